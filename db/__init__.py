@@ -1,0 +1,1 @@
+"""SQL and connections: one module per table group; the caller owns the transaction."""

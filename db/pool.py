@@ -1,0 +1,48 @@
+"""psycopg 3 connection pools for the web app, the workers and the CLI."""
+
+from psycopg import Connection
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+# Every session runs in UTC so timestamps written with NOW() AT TIME ZONE 'UTC' are right.
+SESSION_OPTIONS = "-c TimeZone=UTC"
+
+
+def connect_kwargs(application_name: str) -> dict[str, object]:
+    return {
+        "options": SESSION_OPTIONS,
+        "application_name": application_name,
+        # A dead server must not hold a webhook for long: the provider retries a 5xx.
+        "connect_timeout": 2,
+    }
+
+
+def make_pool(
+    url: str,
+    *,
+    application_name: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 2.0,
+) -> ConnectionPool:
+    """Open a pool whose `connection()` raises PoolTimeout after `timeout` seconds."""
+    pool = ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        kwargs=connect_kwargs(application_name),
+        check=ConnectionPool.check_connection,
+        open=False,
+        name=application_name,
+    )
+    # wait=False: the service starts while the database is down and recovers when it is back.
+    pool.open(wait=False)
+    return pool
+
+
+def connect(url: str, *, application_name: str, autocommit: bool = False) -> Connection:
+    """One connection outside any pool (CLI commands, migrations)."""
+    return Connection.connect(
+        url, autocommit=autocommit, row_factory=dict_row, **connect_kwargs(application_name)
+    )

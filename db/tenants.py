@@ -1,0 +1,68 @@
+"""Tenants: the businesses one deployment serves, with their channel credentials."""
+
+from dataclasses import dataclass, field
+
+from psycopg import Connection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: int
+    slug: str
+    name: str
+    wa_phone_number_id: str | None
+    wa_app_secret: str | None = field(repr=False)
+    wa_verify_token: str | None = field(repr=False)
+    wa_access_token: str | None = field(repr=False)
+    settings: dict
+
+
+_COLUMNS = (
+    "id, slug, name, wa_phone_number_id, wa_app_secret, wa_verify_token, wa_access_token, settings"
+)
+
+
+def create_tenant(
+    conn: Connection,
+    *,
+    slug: str,
+    name: str,
+    wa_phone_number_id: str,
+    wa_app_secret: str,
+    wa_verify_token: str,
+    wa_access_token: str,
+    settings: dict | None = None,
+) -> Tenant:
+    cur = conn.cursor(row_factory=class_row(Tenant))
+    cur.execute(
+        f"""
+        INSERT INTO tenants (slug, name, wa_phone_number_id, wa_app_secret, wa_verify_token,
+                             wa_access_token, settings)
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
+        RETURNING {_COLUMNS}
+        """,
+        (
+            slug, name, wa_phone_number_id, wa_app_secret, wa_verify_token, wa_access_token,
+            Jsonb(settings or {}),
+        ),
+    )
+    row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def tenant_by_slug(conn: Connection, slug: str) -> Tenant | None:
+    cur = conn.cursor(row_factory=class_row(Tenant))
+    return cur.execute(f"SELECT {_COLUMNS} FROM tenants WHERE slug = %s", (slug,)).fetchone()
+
+
+def tenant_by_id(conn: Connection, tenant_id: int) -> Tenant | None:
+    cur = conn.cursor(row_factory=class_row(Tenant))
+    return cur.execute(f"SELECT {_COLUMNS} FROM tenants WHERE id = %s", (tenant_id,)).fetchone()
+
+
+def list_tenants(conn: Connection) -> list[Tenant]:
+    cur = conn.cursor(row_factory=class_row(Tenant))
+    return cur.execute(f"SELECT {_COLUMNS} FROM tenants ORDER BY slug").fetchall()

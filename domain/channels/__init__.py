@@ -1,0 +1,1 @@
+"""Provider payload parsing, signature checks and request shapes, one module per channel."""

@@ -1,0 +1,33 @@
+"""The outbound delivery state machine: statuses only move forward."""
+
+from enum import StrEnum
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+# Forward order of the happy path. Skipping ahead is allowed because provider
+# webhooks arrive out of order (a 'read' may come before its 'delivered').
+_RANK: dict[DeliveryStatus, int] = {
+    DeliveryStatus.PENDING: 0,
+    DeliveryStatus.SENDING: 1,
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.READ: 4,
+}
+_TERMINAL = frozenset({DeliveryStatus.READ, DeliveryStatus.FAILED})
+
+
+def advance(current: DeliveryStatus, new: DeliveryStatus) -> bool:
+    """True when moving from `current` to `new` is progress worth recording."""
+    if current in _TERMINAL or new == current:
+        return False
+    if new == DeliveryStatus.FAILED:
+        return True
+    return _RANK[new] > _RANK[current]
