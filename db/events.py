@@ -1,0 +1,93 @@
+"""Inbound webhook events and quarantined bodies."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import Connection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from domain.models import EnvelopeEvent
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    tenant_id: int
+    channel: str
+    kind: str
+    provider_event_id: str
+    payload: dict
+    processed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    id: int
+    kind: str
+
+
+def insert_new_events(
+    conn: Connection, tenant_id: int, channel: str, events: Sequence[EnvelopeEvent]
+) -> list[NewEvent]:
+    """Insert the events not seen before; returns only those, so redeliveries enqueue nothing."""
+    if not events:
+        return []
+    cur = conn.cursor(row_factory=class_row(NewEvent))
+    cur.execute(
+        """
+        INSERT INTO inbound_events (tenant_id, channel, kind, provider_event_id, payload)
+        SELECT %s, %s, e->>'kind', e->>'provider_event_id', e->'item'
+        FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(e, n)
+        ORDER BY n
+        ON CONFLICT (channel, provider_event_id) DO NOTHING
+        RETURNING id, kind
+        """,
+        (
+            tenant_id,
+            channel,
+            Jsonb(
+                [
+                    {"kind": e.kind.value, "provider_event_id": e.provider_event_id, "item": e.item}
+                    for e in events
+                ]
+            ),
+        ),
+    )
+    return cur.fetchall()
+
+
+def event_by_id(conn: Connection, event_id: int) -> StoredEvent | None:
+    cur = conn.cursor(row_factory=class_row(StoredEvent))
+    return cur.execute(
+        "SELECT id, tenant_id, channel, kind, provider_event_id, payload, processed_at"
+        " FROM inbound_events WHERE id = %s FOR UPDATE",
+        (event_id,),
+    ).fetchone()
+
+
+def mark_processed(conn: Connection, event_id: int, outcome: str) -> None:
+    conn.execute(
+        "UPDATE inbound_events SET processed_at = now(), outcome = %s"
+        " WHERE id = %s AND processed_at IS NULL",
+        (outcome, event_id),
+    )
+
+
+def quarantine_body(
+    conn: Connection,
+    *,
+    tenant_id: int,
+    channel: str,
+    reason: str,
+    content_type: str | None,
+    body: bytes,
+) -> int:
+    row = conn.execute(
+        "INSERT INTO quarantine (tenant_id, channel, reason, content_type, body)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+        (tenant_id, channel, reason, content_type, body),
+    ).fetchone()
+    assert row is not None
+    return row[0]

@@ -1,0 +1,192 @@
+"""Message rows, inbound and outbound, and their delivery status."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import Connection
+from psycopg.rows import class_row, tuple_row
+from psycopg.types.json import Jsonb
+
+from domain.models import Direction, InboundMessage, ProviderError
+from domain.statuses import DeliveryStatus
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    id: int
+    tenant_id: int
+    conversation_id: int
+    channel: str
+    provider_message_id: str | None
+    delivery_status: str
+
+
+@dataclass(frozen=True)
+class ParkedStatus:
+    id: int
+    status: str
+    status_at: datetime
+    errors: list
+
+
+_OUTBOUND = "id, tenant_id, conversation_id, channel, provider_message_id, delivery_status"
+# Which timestamp column each delivery status stamps.
+_STAMP = {
+    DeliveryStatus.SENT: "sent_at",
+    DeliveryStatus.DELIVERED: "delivered_at",
+    DeliveryStatus.READ: "read_at",
+    DeliveryStatus.FAILED: "failed_at",
+}
+
+
+def insert_inbound(
+    conn: Connection,
+    *,
+    tenant_id: int,
+    conversation_id: int,
+    channel: str,
+    inbound_event_id: int,
+    message: InboundMessage,
+) -> int | None:
+    """Store an inbound message once; None when this provider message is already stored."""
+    media = None
+    if message.media is not None:
+        media = {
+            "media_id": message.media.media_id,
+            "mime_type": message.media.mime_type,
+            "sha256": message.media.sha256,
+            "caption": message.media.caption,
+            "filename": message.media.filename,
+        }
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        """
+        INSERT INTO messages (tenant_id, conversation_id, channel, direction, type, text, media,
+                              details, provider_message_id, reply_to, inbound_event_id,
+                              provider_timestamp)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT DO NOTHING
+        RETURNING id
+        """,
+        (
+            tenant_id, conversation_id, channel, Direction.IN.value, message.type.value,
+            message.text, Jsonb(media) if media else None, Jsonb(message.details),
+            message.provider_message_id, message.reply_to, inbound_event_id, message.sent_at,
+        ),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def insert_outbound(
+    conn: Connection,
+    *,
+    tenant_id: int,
+    conversation_id: int,
+    channel: str,
+    type: str,
+    text: str | None,
+    details: dict | None = None,
+) -> int:
+    """An outbound message starts `pending`, before any channel call (the outbox)."""
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        """
+        INSERT INTO messages (tenant_id, conversation_id, channel, direction, type, text, details,
+                              delivery_status)
+        VALUES (%s, %s, %s, 'out', %s, %s, %s, 'pending')
+        RETURNING id
+        """,
+        (tenant_id, conversation_id, channel, type, text, Jsonb(details or {})),
+    ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def outbound_by_provider_id(
+    conn: Connection, tenant_id: int, channel: str, provider_message_id: str
+) -> OutboundMessage | None:
+    cur = conn.cursor(row_factory=class_row(OutboundMessage))
+    return cur.execute(
+        f"SELECT {_OUTBOUND} FROM messages"
+        " WHERE tenant_id = %s AND channel = %s AND provider_message_id = %s AND direction = 'out'"
+        " FOR UPDATE",
+        (tenant_id, channel, provider_message_id),
+    ).fetchone()
+
+
+def outbound_by_id(conn: Connection, tenant_id: int, message_id: int) -> OutboundMessage | None:
+    cur = conn.cursor(row_factory=class_row(OutboundMessage))
+    return cur.execute(
+        f"SELECT {_OUTBOUND} FROM messages"
+        " WHERE tenant_id = %s AND id = %s AND direction = 'out' FOR UPDATE",
+        (tenant_id, message_id),
+    ).fetchone()
+
+
+def set_delivery_status(
+    conn: Connection,
+    message_id: int,
+    status: DeliveryStatus,
+    at: datetime,
+    errors: Sequence[ProviderError] = (),
+) -> None:
+    """Write a status the caller has checked with domain.statuses.advance under FOR UPDATE."""
+    stamp = _STAMP.get(status)
+    stamp_sql = f", {stamp} = COALESCE({stamp}, %(at)s)" if stamp else ""
+    conn.execute(
+        f"UPDATE messages SET delivery_status = %(status)s, updated_at = now(){stamp_sql},"
+        " error = COALESCE(%(error)s, error) WHERE id = %(id)s",
+        {
+            "status": status.value,
+            "at": at,
+            "id": message_id,
+            "error": Jsonb([e.__dict__ for e in errors]) if errors else None,
+        },
+    )
+
+
+def record_provider_id(conn: Connection, message_id: int, provider_message_id: str) -> None:
+    conn.execute(
+        "UPDATE messages SET provider_message_id = %s, updated_at = now()"
+        " WHERE id = %s AND provider_message_id IS NULL",
+        (provider_message_id, message_id),
+    )
+
+
+def park_status(
+    conn: Connection,
+    *,
+    tenant_id: int,
+    channel: str,
+    provider_message_id: str,
+    status: DeliveryStatus,
+    at: datetime,
+    errors: Sequence[ProviderError],
+    inbound_event_id: int,
+) -> None:
+    conn.execute(
+        """
+        INSERT INTO pending_statuses (tenant_id, channel, provider_message_id, status, status_at,
+                                      errors, inbound_event_id)
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (inbound_event_id) DO NOTHING
+        """,
+        (
+            tenant_id, channel, provider_message_id, status.value, at,
+            Jsonb([e.__dict__ for e in errors]), inbound_event_id,
+        ),
+    )
+
+
+def take_parked_statuses(
+    conn: Connection, tenant_id: int, channel: str, provider_message_id: str
+) -> list[ParkedStatus]:
+    """Remove and return the statuses that arrived before their message was known."""
+    cur = conn.cursor(row_factory=class_row(ParkedStatus))
+    return cur.execute(
+        "DELETE FROM pending_statuses"
+        " WHERE tenant_id = %s AND channel = %s AND provider_message_id = %s"
+        " RETURNING id, status, status_at, errors",
+        (tenant_id, channel, provider_message_id),
+    ).fetchall()
