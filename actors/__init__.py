@@ -1,0 +1,20 @@
+"""Dramatiq steps. Importing this package installs this process's broker and declares the steps.
+
+Order matters: Sentry before the broker (its integration wraps the broker's middleware), the
+broker before the step modules (actors bind to the broker current when they are declared).
+"""
+
+import dramatiq
+
+from actors.runtime import pool, settings
+from actors.telemetry import init_sentry
+
+init_sentry(settings)
+
+from actors.broker import build_broker  # noqa: E402
+from actors.middleware import StepJournal  # noqa: E402
+
+broker = build_broker(settings, middleware=[StepJournal(pool)])
+dramatiq.set_broker(broker)
+
+from actors import ingest  # noqa: E402, F401

@@ -1,0 +1,59 @@
+"""Delivery bookkeeping shared by the status step and the send step."""
+
+from psycopg import Connection
+
+from actors.middleware import annotate
+from db import messages
+from db.events import StoredEvent
+from db.messages import OutboundMessage
+from domain.models import ProviderError, StatusUpdate
+from domain.outbox import parse_callback_data
+from domain.statuses import DeliveryStatus, advance
+
+
+def attach_provider_id(conn: Connection, message: OutboundMessage, provider_message_id: str) -> None:
+    """Record the provider's id for our message, then apply statuses that arrived before it."""
+    messages.record_provider_id(conn, message.id, provider_message_id)
+    current = DeliveryStatus(message.delivery_status)
+    parked = messages.take_parked_statuses(
+        conn, message.tenant_id, message.channel, provider_message_id
+    )
+    for status in parked:
+        new = DeliveryStatus(status.status)
+        if advance(current, new):
+            errors = [ProviderError(**error) for error in status.errors]
+            messages.set_delivery_status(conn, message.id, new, status.status_at, errors)
+            current = new
+
+
+def apply_status_update(conn: Connection, event: StoredEvent, update: StatusUpdate) -> str:
+    """Move the message forward, or park the update until its message is known."""
+    message = messages.outbound_by_provider_id(
+        conn, event.tenant_id, event.channel, update.provider_message_id
+    )
+    if message is None:
+        # Our send may not have recorded the provider id yet; the id we sent along says which.
+        own_id = parse_callback_data(update.callback_data)
+        if own_id is not None:
+            message = messages.outbound_by_id(conn, event.tenant_id, own_id)
+    if message is None:
+        messages.park_status(
+            conn,
+            tenant_id=event.tenant_id,
+            channel=event.channel,
+            provider_message_id=update.provider_message_id,
+            status=update.status,
+            at=update.at,
+            errors=update.errors,
+            inbound_event_id=event.id,
+        )
+        return "parked"
+    annotate(conversation_id=message.conversation_id, message_id=message.id)
+    if message.provider_message_id is None:
+        attach_provider_id(conn, message, update.provider_message_id)
+        message = messages.outbound_by_id(conn, event.tenant_id, message.id)
+        assert message is not None
+    if not advance(DeliveryStatus(message.delivery_status), update.status):
+        return "stale"
+    messages.set_delivery_status(conn, message.id, update.status, update.at, update.errors)
+    return "applied"

@@ -1,0 +1,109 @@
+"""Steps fed by the webhooks: inbound messages, delivery statuses and provider errors."""
+
+import logging
+
+import dramatiq
+import sentry_sdk
+from psycopg import Connection
+
+from actors.delivery import apply_status_update
+from actors.middleware import annotate
+from actors.runtime import pool
+from db import conversations, events, messages
+from db.events import StoredEvent
+from domain.channels import whatsapp
+from domain.errors import PermanentError, UnknownMessageShape
+from domain.phones import mask_phone
+
+logger = logging.getLogger(__name__)
+
+# Webhook-fed steps only touch our own database: back off from 0.5 s up to 5 min, for about
+# an hour in all, which outlasts a database restart or failover.
+_RETRY = {"max_retries": 20, "min_backoff": 500, "max_backoff": 300_000, "time_limit": 30_000}
+_PERMANENT = (PermanentError, UnknownMessageShape)
+
+
+def _load(conn: Connection, event_id: int) -> StoredEvent | None:
+    """The event, locked for this run; None when an earlier run already finished it."""
+    event = events.event_by_id(conn, event_id)
+    if event is None:
+        raise PermanentError(f"inbound event {event_id} does not exist")
+    annotate(tenant_id=event.tenant_id, inbound_event_id=event.id)
+    return None if event.processed_at is not None else event
+
+
+@dramatiq.actor(queue_name="ingest", throws=_PERMANENT, **_RETRY)
+def ingest_event(event_id: int) -> None:
+    """An inbound message becomes contact, lead, conversation and message rows, once."""
+    with pool().connection() as conn:
+        event = _load(conn, event_id)
+        if event is None:
+            return
+        inbound = whatsapp.parse_message(event.payload)
+        sender = inbound.wa_id or inbound.user_id
+        if sender is None:
+            raise UnknownMessageShape(f"message {inbound.provider_message_id} has no sender id")
+        contact_id = conversations.upsert_contact(
+            conn,
+            tenant_id=event.tenant_id,
+            channel=event.channel,
+            channel_user_id=sender,
+            phone_e164=inbound.phone_e164,
+            profile_name=inbound.profile_name,
+        )
+        conversations.ensure_lead(
+            conn,
+            tenant_id=event.tenant_id,
+            contact_id=contact_id,
+            name=inbound.profile_name,
+            phone_e164=inbound.phone_e164,
+        )
+        conversation = conversations.live_conversation(
+            conn,
+            tenant_id=event.tenant_id,
+            contact_id=contact_id,
+            channel=event.channel,
+            inbound_at=inbound.sent_at,
+        )
+        annotate(conversation_id=conversation.id)
+        message_id = messages.insert_inbound(
+            conn,
+            tenant_id=event.tenant_id,
+            conversation_id=conversation.id,
+            channel=event.channel,
+            inbound_event_id=event.id,
+            message=inbound,
+        )
+        events.mark_processed(conn, event.id, "stored" if message_id else "duplicate")
+        logger.info(
+            "stored %s message %s from %s in conversation %s",
+            inbound.type, message_id, mask_phone(inbound.phone_e164), conversation.id,
+        )
+
+
+@dramatiq.actor(queue_name="ingest", throws=_PERMANENT, **_RETRY)
+def apply_status(event_id: int) -> None:
+    """A delivery status moves its outbound message forward, or waits for that message."""
+    with pool().connection() as conn:
+        event = _load(conn, event_id)
+        if event is None:
+            return
+        update = whatsapp.parse_status(event.payload)
+        outcome = apply_status_update(conn, event, update)
+        events.mark_processed(conn, event.id, outcome)
+
+
+@dramatiq.actor(queue_name="ingest", throws=_PERMANENT, **_RETRY)
+def record_provider_error(event_id: int) -> None:
+    """A provider error not tied to one message (e.g. a rate limit): surfaced, not dropped."""
+    with pool().connection() as conn:
+        event = _load(conn, event_id)
+        if event is None:
+            return
+        error = whatsapp.parse_error(event.payload)
+        events.mark_processed(conn, event.id, f"provider_error:{error.code}")
+    logger.warning("provider error %s for tenant %s: %s", error.code, event.tenant_id, error.title)
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("tenant_id", str(event.tenant_id))
+        scope.set_tag("provider_error_code", str(error.code))
+        sentry_sdk.capture_message(f"WhatsApp error {error.code}: {error.title}", level="warning")

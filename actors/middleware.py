@@ -1,0 +1,122 @@
+"""Step journal: every attempt in step_runs; every final failure in dead_letters and Sentry."""
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+import sentry_sdk
+from psycopg_pool import ConnectionPool
+
+from db.dead_letters import Failure, mark_resolved, record_failure
+from db.step_runs import record_step_run
+from domain.scrub import scrub_text
+
+logger = logging.getLogger(__name__)
+
+# Set on a requeued message so its next failure revives the same dead letter.
+DEAD_LETTER_OPTION = "recado_dead_letter_id"
+
+_ids = threading.local()
+
+
+def annotate(**ids: int | str | None) -> None:
+    """Attach tenant, conversation and related ids to the current step's failure record."""
+    current = getattr(_ids, "values", None)
+    if current is None:
+        current = _ids.values = {}
+    current.update({key: value for key, value in ids.items() if value is not None})
+
+
+class StepJournal(dramatiq.Middleware):
+    def __init__(self, pool: Callable[[], ConnectionPool]) -> None:
+        self._pool = pool
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        _ids.values = {}
+        message.recado_started_at = datetime.now(UTC)
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        ids = dict(getattr(_ids, "values", None) or {})
+        _ids.values = {}
+        outcome = "ok" if exception is None else ("failed" if message.failed else "retry")
+        attempt = _attempt(broker, message, exception)
+        dead_letter_from = message.options.get(DEAD_LETTER_OPTION)
+        try:
+            with self._pool().connection() as conn:
+                record_step_run(
+                    conn,
+                    actor=message.actor_name,
+                    message_id=message.message_id,
+                    attempt=attempt,
+                    started_at=getattr(message, "recado_started_at", datetime.now(UTC)),
+                    outcome=outcome,
+                    error=_describe(exception) if exception else None,
+                )
+                if exception is None and dead_letter_from is not None:
+                    mark_resolved(conn, dead_letter_from)
+                dead_letter_id = None
+                if outcome == "failed":
+                    dead_letter_id = record_failure(
+                        conn, _failure(message, exception, attempt, ids), dead_letter_from
+                    )
+        except Exception:
+            # The journal itself failed (database gone): the broker row keeps the traceback
+            # ('rejected'), and the operator still hears about it here and in Sentry.
+            logger.exception("could not journal %s %s", message.actor_name, message.message_id)
+            sentry_sdk.capture_exception()
+            return
+        if dead_letter_id is not None:
+            logger.error(
+                "dead letter %s: %s(%s) failed for good after %s attempts: %s",
+                dead_letter_id, message.actor_name, message.args, attempt, _describe(exception),
+            )
+            with sentry_sdk.new_scope() as scope:
+                scope.set_tag("actor", message.actor_name)
+                scope.set_tag("dead_letter_id", str(dead_letter_id))
+                for key, value in ids.items():
+                    scope.set_tag(key, str(value))
+                sentry_sdk.capture_exception(exception)
+
+
+def _attempt(broker: dramatiq.Broker, message: Any, exception: BaseException | None) -> int:
+    # Retries, which runs before this middleware, has already counted a failure it did not
+    # abort through `throws`.
+    throws = message.options.get("throws") or broker.get_actor(message.actor_name).options.get(
+        "throws"
+    )
+    counted = exception is not None and not (throws and isinstance(exception, throws))
+    return message.options.get("retries", 0) + (0 if counted else 1)
+
+
+def _describe(exception: BaseException) -> str:
+    return scrub_text(f"{type(exception).__name__}: {exception}")[:2000]
+
+
+def _failure(message: Any, exception: BaseException, attempts: int, ids: dict) -> Failure:
+    tenant_id = ids.pop("tenant_id", None)
+    conversation_id = ids.pop("conversation_id", None)
+    return Failure(
+        message_id=message.message_id,
+        queue_name=message.queue_name,
+        actor=message.actor_name,
+        args=list(message.args),
+        kwargs=dict(message.kwargs),
+        attempts=attempts,
+        exception_type=f"{type(exception).__module__}.{type(exception).__qualname__}",
+        exception_text=scrub_text(str(exception))[:2000],
+        traceback=scrub_text("".join(traceback.format_exception(exception))),
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        related=ids,
+    )

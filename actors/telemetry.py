@@ -1,0 +1,40 @@
+"""Sentry, initialised before the broker so its Dramatiq integration wraps every actor."""
+
+from typing import Any
+
+import sentry_sdk
+from sentry_sdk.integrations.dramatiq import DramatiqIntegration
+from sentry_sdk.integrations.flask import FlaskIntegration
+
+from domain.scrub import scrub
+from domain.settings import Settings
+
+# Parts of an event that can carry customer data; ids and trace contexts are left intact.
+_SCRUBBED_SECTIONS = ("exception", "message", "logentry", "breadcrumbs", "extra", "request", "tags")
+
+
+def init_sentry(settings: Settings) -> None:
+    if not settings.sentry_dsn:
+        return
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn,
+        environment=settings.sentry_environment,
+        integrations=[FlaskIntegration(), DramatiqIntegration()],
+        send_default_pii=False,
+        # Webhook bodies and stack locals hold chat text and phone numbers.
+        max_request_body_size="never",
+        include_local_variables=False,
+        before_send=before_send,
+    )
+
+
+def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
+    # The Dramatiq integration reports every failed attempt; a retried attempt is not an
+    # incident. The dead-letter middleware reports the final failure once, with its ids.
+    for exception in event.get("exception", {}).get("values", []):
+        if exception.get("mechanism", {}).get("type") == "dramatiq":
+            return None
+    for key in _SCRUBBED_SECTIONS:
+        if key in event:
+            event[key] = scrub(event[key])
+    return event

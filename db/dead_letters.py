@@ -1,0 +1,175 @@
+"""Dead letters: steps that failed for good, kept for an operator to inspect and requeue."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import class_row, tuple_row
+from psycopg.types.json import Jsonb
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    message_id: UUID
+    queue_name: str
+    actor: str
+    args: list
+    kwargs: dict
+    attempts: int
+    exception_type: str
+    exception_text: str
+    traceback: str
+    tenant_id: int | None
+    conversation_id: int | None
+    related: dict
+    state: str
+    first_failed_at: datetime
+    last_failed_at: datetime
+    failures: int
+
+
+@dataclass(frozen=True)
+class Failure:
+    message_id: str
+    queue_name: str
+    actor: str
+    args: list
+    kwargs: dict
+    attempts: int
+    exception_type: str
+    exception_text: str
+    traceback: str
+    tenant_id: int | None
+    conversation_id: int | None
+    related: dict
+
+
+_COLUMNS = (
+    "id, message_id, queue_name, actor, args, kwargs, attempts, exception_type, exception_text,"
+    " traceback, tenant_id, conversation_id, related, state, first_failed_at, last_failed_at,"
+    " failures"
+)
+
+
+def record_failure(conn: Connection, failure: Failure, requeued_from: int | None) -> int:
+    """A new dead letter, or, for a requeued step that failed again, the original one revived."""
+    params = {
+        **failure.__dict__,
+        "args": Jsonb(failure.args),
+        "kwargs": Jsonb(failure.kwargs),
+        "related": Jsonb(failure.related),
+        "requeued_from": requeued_from,
+    }
+    cur = conn.cursor(row_factory=tuple_row)
+    if requeued_from is not None:
+        row = cur.execute(
+            """
+            UPDATE dead_letters SET state = 'dead', attempts = attempts + %(attempts)s,
+                exception_type = %(exception_type)s, exception_text = %(exception_text)s,
+                traceback = %(traceback)s, last_failed_at = now(), failures = failures + 1,
+                tenant_id = COALESCE(%(tenant_id)s, tenant_id),
+                conversation_id = COALESCE(%(conversation_id)s, conversation_id)
+            WHERE id = %(requeued_from)s
+            RETURNING id
+            """,
+            params,
+        ).fetchone()
+        if row:
+            return row[0]
+    row = cur.execute(
+        """
+        INSERT INTO dead_letters (message_id, queue_name, actor, args, kwargs, attempts,
+            exception_type, exception_text, traceback, tenant_id, conversation_id, related)
+        VALUES (%(message_id)s, %(queue_name)s, %(actor)s, %(args)s, %(kwargs)s, %(attempts)s,
+            %(exception_type)s, %(exception_text)s, %(traceback)s, %(tenant_id)s,
+            %(conversation_id)s, %(related)s)
+        ON CONFLICT (message_id) DO UPDATE SET last_failed_at = now()
+        RETURNING id
+        """,
+        params,
+    ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def mark_resolved(conn: Connection, dead_letter_id: int) -> None:
+    """A requeued step completed: the letter is settled."""
+    conn.execute(
+        "UPDATE dead_letters SET state = 'resolved' WHERE id = %s AND state = 'requeued'",
+        (dead_letter_id,),
+    )
+
+
+def claim_for_requeue(conn: Connection, dead_letter_id: int) -> DeadLetter | None:
+    """Mark a dead letter `requeued`; None when it is not dead, so a second requeue does nothing."""
+    cur = conn.cursor(row_factory=class_row(DeadLetter))
+    return cur.execute(
+        f"UPDATE dead_letters SET state = 'requeued' WHERE id = %s AND state = 'dead'"
+        f" RETURNING {_COLUMNS}",
+        (dead_letter_id,),
+    ).fetchone()
+
+
+def record_requeue(
+    conn: Connection, dead_letter_id: int, message_id: str, requeued_by: str
+) -> None:
+    conn.execute(
+        "INSERT INTO dead_letter_requeues (dead_letter_id, message_id, requeued_by)"
+        " VALUES (%s, %s, %s)",
+        (dead_letter_id, message_id, requeued_by),
+    )
+
+
+def get_dead_letter(conn: Connection, dead_letter_id: int) -> DeadLetter | None:
+    cur = conn.cursor(row_factory=class_row(DeadLetter))
+    return cur.execute(
+        f"SELECT {_COLUMNS} FROM dead_letters WHERE id = %s", (dead_letter_id,)
+    ).fetchone()
+
+
+def list_dead_letters(
+    conn: Connection,
+    *,
+    actor: str | None = None,
+    since: datetime | None = None,
+    states: Sequence[str] = ("dead",),
+    limit: int = 100,
+) -> list[DeadLetter]:
+    cur = conn.cursor(row_factory=class_row(DeadLetter))
+    return cur.execute(
+        f"""
+        SELECT {_COLUMNS} FROM dead_letters
+        WHERE state = ANY(%(states)s)
+          AND (%(actor)s::text IS NULL OR actor = %(actor)s)
+          AND (%(since)s::timestamptz IS NULL OR last_failed_at >= %(since)s)
+        ORDER BY last_failed_at DESC, id DESC
+        LIMIT %(limit)s
+        """,
+        {"states": list(states), "actor": actor, "since": since, "limit": limit},
+    ).fetchall()
+
+
+def discard(conn: Connection, ids: Sequence[int]) -> int:
+    cur = conn.execute(
+        "UPDATE dead_letters SET state = 'discarded' WHERE id = ANY(%s) AND state = 'dead'",
+        (list(ids),),
+    )
+    return cur.rowcount
+
+
+def counts_by_state(conn: Connection) -> dict[str, int]:
+    cur = conn.cursor(row_factory=tuple_row)
+    rows = cur.execute("SELECT state, count(*) FROM dead_letters GROUP BY state").fetchall()
+    return {state: count for state, count in rows}
+
+
+def requeue_history(conn: Connection, dead_letter_id: int) -> list[tuple[str, str, datetime]]:
+    cur = conn.cursor(row_factory=tuple_row)
+    return cur.execute(
+        "SELECT message_id::text, requeued_by, requeued_at FROM dead_letter_requeues"
+        " WHERE dead_letter_id = %s ORDER BY requeued_at",
+        (dead_letter_id,),
+    ).fetchall()

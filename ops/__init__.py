@@ -1,0 +1,1 @@
+"""The `recado` command-line interface: run, serve, workers, database, tenants, operations."""

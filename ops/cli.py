@@ -1,0 +1,45 @@
+"""`recado`: the click group; each command group lives in its own module."""
+
+import click
+import psycopg
+from psycopg import errors as pg_errors
+
+from ops import cli_db, cli_dead_letters, cli_queue, cli_run, cli_simulate, cli_tenants
+
+
+class RecadoGroup(click.Group):
+    """Turns database failures into one readable line and exit code 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except pg_errors.UndefinedTable as exc:
+            raise click.ClickException(
+                f"the database is not migrated ({exc.diag.message_primary}): "
+                "run `recado db migrate` first"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise click.ClickException(
+                f"cannot reach PostgreSQL: {reason}. Check DATABASE_URL and that the server is up."
+            ) from exc
+
+
+@click.group(cls=RecadoGroup)
+@click.version_option(package_name="recado")
+def main() -> None:
+    """recado: WhatsApp customer messaging that never loses or duplicates a message.
+
+    Every command reads DATABASE_URL; when it is unset, the embedded PostgreSQL under ./var/ is
+    used (started on demand, stopped again by the command that started it).
+    """
+
+
+main.add_command(cli_run.run)
+main.add_command(cli_run.serve)
+main.add_command(cli_run.worker)
+main.add_command(cli_db.db)
+main.add_command(cli_tenants.tenants)
+main.add_command(cli_dead_letters.dead_letters)
+main.add_command(cli_queue.queue)
+main.add_command(cli_simulate.simulate)

@@ -1,0 +1,64 @@
+"""`recado queue stats`: one screen on what is queued, stuck or failed."""
+
+from datetime import UTC, datetime
+
+import click
+
+from db.broker_queue import advisory_lock_count, stats
+from db.dead_letters import counts_by_state
+from db.overview import quarantined_bodies, unprocessed_events
+from ops.database import cli_connection
+from ops.output import format_age, format_table
+
+
+@click.group()
+def queue() -> None:
+    """The broker queue and everything waiting on it."""
+
+
+@queue.command("stats")
+def stats_() -> None:
+    """Broker rows by queue and state, backlogs, locks and dead letters."""
+    with cli_connection() as conn:
+        broker_rows = stats(conn)
+        locks = advisory_lock_count(conn)
+        dead = counts_by_state(conn)
+        events = unprocessed_events(conn)
+        quarantine = quarantined_bodies(conn)
+    now = datetime.now(UTC)
+
+    click.echo("broker queue (dramatiq.queue)")
+    if broker_rows:
+        table = [("QUEUE", "STATE", "COUNT", "OLDEST")]
+        for queue_name, state, count, oldest in broker_rows:
+            table.append((queue_name, state, str(count), _age(now, oldest)))
+        click.echo(_indent(format_table(table)))
+    else:
+        click.echo("  empty")
+    queued = [oldest for _, state, _, oldest in broker_rows if state == "queued" and oldest]
+    click.echo(f"  oldest queued message: {_age(now, min(queued)) if queued else '-'}")
+    click.echo(f"  advisory locks held: {locks}")
+
+    click.echo("dead letters")
+    if dead:
+        for state in sorted(dead):
+            click.echo(f"  {state}: {dead[state]}")
+    else:
+        click.echo("  none")
+
+    click.echo(
+        f"inbound events not yet processed: {events.count}"
+        f" (oldest {_age(now, events.oldest)})"
+    )
+    click.echo(
+        f"quarantined bodies not replayed: {quarantine.count}"
+        f" (oldest {_age(now, quarantine.oldest)})"
+    )
+
+
+def _age(now: datetime, then: datetime | None) -> str:
+    return format_age(now - then) if then else "-"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())

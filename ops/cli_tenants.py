@@ -1,0 +1,91 @@
+"""`recado tenants`: the businesses this deployment serves."""
+
+import click
+from psycopg import errors as pg_errors
+
+from db.tenants import create_tenant, list_tenants
+from ops.database import cli_connection
+from ops.output import format_table
+
+# Constraint names PostgreSQL gives the UNIQUE columns of migrations/0002_core.sql.
+_DUPLICATES = {
+    "tenants_slug_key": "a tenant with slug {slug!r} already exists",
+    "tenants_wa_phone_number_id_key": (
+        "phone number id {phone_number_id} already belongs to another tenant"
+    ),
+}
+
+
+@click.group()
+def tenants() -> None:
+    """Tenants and their WhatsApp credentials."""
+
+
+@tenants.command("add")
+@click.argument("slug")
+@click.option("--name", help="Display name (default: the slug).")
+@click.option("--phone-number-id", required=True, help="WhatsApp Cloud API phone number id.")
+@click.option("--app-secret", required=True, help="Meta app secret: verifies webhook signatures.")
+@click.option("--verify-token", required=True, help="Token Meta echoes in the webhook handshake.")
+@click.option("--access-token", required=True, help="Graph API token used to send messages.")
+def add(
+    slug: str,
+    name: str | None,
+    phone_number_id: str,
+    app_secret: str,
+    verify_token: str,
+    access_token: str,
+) -> None:
+    """Add a tenant. SLUG names its webhook: /webhooks/whatsapp/SLUG."""
+    with cli_connection() as conn:
+        try:
+            tenant = create_tenant(
+                conn,
+                slug=slug,
+                name=name or slug,
+                wa_phone_number_id=phone_number_id,
+                wa_app_secret=app_secret,
+                wa_verify_token=verify_token,
+                wa_access_token=access_token,
+            )
+        except pg_errors.UniqueViolation as exc:
+            template = _DUPLICATES.get(exc.diag.constraint_name or "", "the tenant already exists")
+            raise click.ClickException(
+                template.format(slug=slug, phone_number_id=phone_number_id)
+            ) from exc
+        except pg_errors.CheckViolation as exc:
+            raise click.ClickException(
+                f"invalid slug {slug!r}: use 1-63 lowercase letters, digits and '-', "
+                "starting with a letter or digit"
+            ) from exc
+        conn.commit()
+    click.echo(f"added tenant {tenant.slug} (id {tenant.id}): webhook /webhooks/whatsapp/{slug}")
+
+
+@tenants.command("list")
+def list_() -> None:
+    """List tenants. Secrets are never shown, only whether each one is set."""
+    with cli_connection() as conn:
+        rows = list_tenants(conn)
+    if not rows:
+        click.echo("no tenants yet: add one with `recado tenants add`")
+        return
+    table = [("ID", "SLUG", "NAME", "PHONE NUMBER ID", "APP SECRET", "VERIFY TOKEN", "ACCESS TOKEN")]
+    for t in rows:
+        table.append(
+            (
+                str(t.id),
+                t.slug,
+                t.name,
+                t.wa_phone_number_id or "-",
+                _is_set(t.wa_app_secret),
+                _is_set(t.wa_verify_token),
+                _is_set(t.wa_access_token),
+            )
+        )
+    click.echo(format_table(table))
+
+
+def _is_set(value: str | None) -> str:
+    return "set" if value else "missing"
+

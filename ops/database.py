@@ -1,0 +1,61 @@
+"""Which database a command uses: DATABASE_URL, or the embedded PostgreSQL under ./var/."""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import psycopg
+from psycopg import Connection
+from psycopg.conninfo import conninfo_to_dict
+
+from db.pool import connect
+from ops.embedded_pg import EmbeddedPostgresError, running_pid, start_embedded, stop_embedded
+
+# Relative on purpose: `./var/` of the directory recado is started from, like `make run` does.
+VAR_DIR = Path("var")
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "an unparseable DATABASE_URL"
+    user = f"{info['user']}@" if info.get("user") else ""
+    host = info.get("host") or "localhost"
+    port = f":{info['port']}" if info.get("port") and not host.startswith("/") else ""
+    return f"postgresql://{user}{host}{port}/{info.get('dbname', '')}"
+
+
+@contextmanager
+def database_url(env: dict[str, str] | None = None) -> Iterator[str]:
+    """DATABASE_URL if set; else the embedded server, stopped on exit if this call started it."""
+    env = dict(os.environ) if env is None else env
+    url = env.get("DATABASE_URL", "").strip()
+    if url:
+        yield url
+        return
+    started = running_pid(VAR_DIR) is None
+    if started:
+        click.echo(f"DATABASE_URL is not set: starting the embedded PostgreSQL in {VAR_DIR}/", err=True)
+    try:
+        url = start_embedded(VAR_DIR)
+    except EmbeddedPostgresError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        yield url
+    finally:
+        if started:
+            stop_embedded(VAR_DIR)
+
+
+@contextmanager
+def cli_connection(*, autocommit: bool = False) -> Iterator[Connection]:
+    """A connection for one CLI command, on whichever database `database_url` picks."""
+    with (
+        database_url() as url,
+        connect(url, application_name="recado-cli", autocommit=autocommit) as conn,
+    ):
+        yield conn
