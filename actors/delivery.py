@@ -11,7 +11,9 @@ from domain.outbox import parse_callback_data
 from domain.statuses import DeliveryStatus, advance
 
 
-def attach_provider_id(conn: Connection, message: OutboundMessage, provider_message_id: str) -> None:
+def attach_provider_id(
+    conn: Connection, message: OutboundMessage, provider_message_id: str
+) -> None:
     """Record the provider's id for our message, then apply statuses that arrived before it."""
     messages.record_provider_id(conn, message.id, provider_message_id)
     current = DeliveryStatus(message.delivery_status)

@@ -77,7 +77,10 @@ def ingest_event(event_id: int) -> None:
         events.mark_processed(conn, event.id, "stored" if message_id else "duplicate")
         logger.info(
             "stored %s message %s from %s in conversation %s",
-            inbound.type, message_id, mask_phone(inbound.phone_e164), conversation.id,
+            inbound.type,
+            message_id,
+            mask_phone(inbound.phone_e164),
+            conversation.id,
         )
 
 

@@ -79,7 +79,11 @@ class StepJournal(dramatiq.Middleware):
         if dead_letter_id is not None:
             logger.error(
                 "dead letter %s: %s(%s) failed for good after %s attempts: %s",
-                dead_letter_id, message.actor_name, message.args, attempt, _describe(exception),
+                dead_letter_id,
+                message.actor_name,
+                message.args,
+                attempt,
+                _describe(exception),
             )
             with sentry_sdk.new_scope() as scope:
                 scope.set_tag("actor", message.actor_name)

@@ -14,7 +14,7 @@ class Backlog:
 
 
 def unprocessed_events(conn: Connection) -> Backlog:
-    """Stored inbound events whose ingest step has not finished (uses inbound_events_unprocessed)."""
+    """Stored inbound events whose ingest step has not finished yet."""
     cur = conn.cursor(row_factory=class_row(Backlog))
     row = cur.execute(
         "SELECT count(*) AS count, min(received_at) AS oldest"

@@ -1,10 +1,13 @@
 """`recado`: the click group; each command group lives in its own module."""
 
+import os
+
 import click
 import psycopg
 from psycopg import errors as pg_errors
 
 from ops import cli_db, cli_dead_letters, cli_queue, cli_run, cli_simulate, cli_tenants
+from ops.database import describe
 
 
 class RecadoGroup(click.Group):
@@ -19,9 +22,10 @@ class RecadoGroup(click.Group):
                 "run `recado db migrate` first"
             ) from exc
         except psycopg.OperationalError as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            where = describe(os.environ.get("DATABASE_URL", ""))
             raise click.ClickException(
-                f"cannot reach PostgreSQL: {reason}. Check DATABASE_URL and that the server is up."
+                f"PostgreSQL at {where} failed: {reason} (check DATABASE_URL and the server)"
             ) from exc
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from actors.requeue import requeue as requeue_dead_letters
 from db.dead_letters import discard as discard_dead_letters
 from db.dead_letters import get_dead_letter, list_dead_letters, requeue_history
 from ops.database import cli_connection
@@ -24,7 +23,9 @@ _OUTCOME_TEXT = {
     "requeued": "requeued as message {message_id}",
     "already_requeued": "already requeued (message {message_id}); nothing done",
     "discarded": "discarded earlier; not requeued",
+    "resolved": "already resolved; not requeued",
     "not_found": "no such dead letter",
+    "unknown_actor": "its actor no longer exists; left dead",
 }
 
 
@@ -121,8 +122,10 @@ def show(dead_letter_id: int) -> None:
     for name, value in fields:
         click.echo(f"{name.ljust(width)}  {value}")
     for message_id, requeued_by, requeued_at in history:
-        click.echo(f"{'requeued'.ljust(width)}  {format_time(requeued_at)} by {requeued_by}"
-                   f" as message {message_id}")
+        click.echo(
+            f"{'requeued'.ljust(width)}  {format_time(requeued_at)} by {requeued_by}"
+            f" as message {message_id}"
+        )
     click.echo("\n" + d.traceback.rstrip())
 
 
@@ -140,6 +143,9 @@ def requeue(ids: tuple[int, ...], actor: str | None, since: datetime | None) -> 
     if since and not actor:
         raise click.UsageError("--since only applies with --actor")
     with cli_connection() as conn:
+        # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
+        from actors.requeue import requeue as requeue_dead_letters
+
         if actor:
             found = list_dead_letters(
                 conn, actor=actor, since=since, states=("dead",), limit=REQUEUE_BATCH
@@ -155,7 +161,7 @@ def requeue(ids: tuple[int, ...], actor: str | None, since: datetime | None) -> 
         click.echo(f"{outcome.dead_letter_id}: {text.format(message_id=outcome.message_id)}")
     if actor and len(ids) == REQUEUE_BATCH:
         click.echo(f"requeued the first {REQUEUE_BATCH}; run the command again for more")
-    if any(o.status == "not_found" for o in outcomes):
+    if any(o.status in ("not_found", "unknown_actor") for o in outcomes):
         raise click.exceptions.Exit(1)
 
 

@@ -30,12 +30,12 @@ def stats_() -> None:
     click.echo("broker queue (dramatiq.queue)")
     if broker_rows:
         table = [("QUEUE", "STATE", "COUNT", "OLDEST")]
-        for queue_name, state, count, oldest in broker_rows:
-            table.append((queue_name, state, str(count), _age(now, oldest)))
+        for row in broker_rows:
+            table.append((row.queue_name, row.state, str(row.count), _age(now, row.oldest)))
         click.echo(_indent(format_table(table)))
     else:
         click.echo("  empty")
-    queued = [oldest for _, state, _, oldest in broker_rows if state == "queued" and oldest]
+    queued = [row.oldest for row in broker_rows if row.state == "queued" and row.oldest]
     click.echo(f"  oldest queued message: {_age(now, min(queued)) if queued else '-'}")
     click.echo(f"  advisory locks held: {locks}")
 
@@ -47,8 +47,7 @@ def stats_() -> None:
         click.echo("  none")
 
     click.echo(
-        f"inbound events not yet processed: {events.count}"
-        f" (oldest {_age(now, events.oldest)})"
+        f"inbound events not yet processed: {events.count} (oldest {_age(now, events.oldest)})"
     )
     click.echo(
         f"quarantined bodies not replayed: {quarantine.count}"

@@ -70,7 +70,9 @@ def list_() -> None:
     if not rows:
         click.echo("no tenants yet: add one with `recado tenants add`")
         return
-    table = [("ID", "SLUG", "NAME", "PHONE NUMBER ID", "APP SECRET", "VERIFY TOKEN", "ACCESS TOKEN")]
+    table = [
+        ("ID", "SLUG", "NAME", "PHONE NUMBER ID", "APP SECRET", "VERIFY TOKEN", "ACCESS TOKEN")
+    ]
     for t in rows:
         table.append(
             (
@@ -88,4 +90,3 @@ def list_() -> None:
 
 def _is_set(value: str | None) -> str:
     return "set" if value else "missing"
-

@@ -19,6 +19,8 @@ VAR_DIR = Path("var")
 
 def describe(url: str) -> str:
     """The URL without its password, for messages."""
+    if not url:
+        return f"the embedded PostgreSQL in ./{VAR_DIR}/"
     try:
         info = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
@@ -30,23 +32,30 @@ def describe(url: str) -> str:
 
 
 @contextmanager
-def database_url(env: dict[str, str] | None = None) -> Iterator[str]:
-    """DATABASE_URL if set; else the embedded server, stopped on exit if this call started it."""
-    env = dict(os.environ) if env is None else env
-    url = env.get("DATABASE_URL", "").strip()
+def database_url() -> Iterator[str]:
+    """DATABASE_URL if set; else the embedded server, stopped on exit if this call started it.
+
+    The embedded URL is exported as DATABASE_URL meanwhile: child processes and modules that
+    read settings at import (actors.runtime) must see the same database as this command.
+    """
+    url = os.environ.get("DATABASE_URL", "").strip()
     if url:
         yield url
         return
     started = running_pid(VAR_DIR) is None
     if started:
-        click.echo(f"DATABASE_URL is not set: starting the embedded PostgreSQL in {VAR_DIR}/", err=True)
+        click.echo(
+            f"DATABASE_URL is not set: starting the embedded PostgreSQL in {VAR_DIR}/", err=True
+        )
     try:
         url = start_embedded(VAR_DIR)
     except EmbeddedPostgresError as exc:
         raise click.ClickException(str(exc)) from exc
+    os.environ["DATABASE_URL"] = url
     try:
         yield url
     finally:
+        os.environ.pop("DATABASE_URL", None)
         if started:
             stop_embedded(VAR_DIR)
 

@@ -17,9 +17,7 @@ def format_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if value else "-"
 
 
-def format_age(age: timedelta | None) -> str:
-    if age is None:
-        return "-"
+def format_age(age: timedelta) -> str:
     seconds = max(0, int(age.total_seconds()))
     if seconds < 120:
         return f"{seconds}s"

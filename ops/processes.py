@@ -54,7 +54,8 @@ def spawn(child: Child, env: Mapping[str, str]) -> subprocess.Popen:
         list(child.argv),
         env=dict(env),
         start_new_session=True,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded here
+        # Not thread-safe in general; the CLI has no other threads when it spawns.
+        preexec_fn=_die_with_parent,
     )
 
 
@@ -67,10 +68,8 @@ def stop(procs: Mapping[str, subprocess.Popen], grace: float = STOP_GRACE_SECOND
             proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace
     for proc in procs.values():
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
     # Grandchildren (gunicorn workers, worker processes) share the child's process group.
     for proc in procs.values():
         _signal_group(proc, signal.SIGKILL)

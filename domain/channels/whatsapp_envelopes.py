@@ -20,7 +20,7 @@ class TextMessage(NamedTuple):
     timestamp: int
 
 
-class StatusUpdate(NamedTuple):
+class DeliveryReport(NamedTuple):
     wamid: str
     status: str  # sent | delivered | read | failed
     recipient_wa_id: str
@@ -56,7 +56,7 @@ def text_envelope(
 
 def status_envelope(
     phone_number_id: str,
-    statuses: Iterable[StatusUpdate | tuple[str, str, str, int]],
+    statuses: Iterable[DeliveryReport | tuple[str, str, str, int]],
     *,
     account_id: str = DEFAULT_ACCOUNT_ID,
     display_phone_number: str = DEFAULT_DISPLAY_PHONE_NUMBER,
@@ -66,7 +66,7 @@ def status_envelope(
     """One envelope carrying delivery statuses; a `failed` status carries Meta's `errors` list."""
     value = _value(phone_number_id, display_phone_number)
     value["statuses"] = []
-    for s in (StatusUpdate(*s) for s in statuses):
+    for s in (DeliveryReport(*s) for s in statuses):
         item: dict[str, Any] = {
             "id": s.wamid,
             "status": s.status,

@@ -1,0 +1,390 @@
+"""The Dramatiq broker on PostgreSQL: dramatiq-pg, hardened. The only module importing dramatiq_pg.
+
+What the stock consumer gets wrong under load, and what this one does instead
+(shared/notes/dramatiq-pg.md has the measurements):
+- each consumed message holds a session-level advisory lock; stock code releases locks only when
+  no notification is left, so a burst fills the server's lock table. Here each lock is released
+  as soon as its message's ack or nack has committed, on the session that took it;
+- its consume UPDATE could take a lock for a row it then did not update (leaked for good). Here
+  the lock is tried once per attempt and released in the same statement when nothing was taken;
+- the delay-queue consumer prefetched `threads x 1000` messages, each holding a lock while its
+  eta is pending. Here that prefetch is capped by `Settings.delay_queue_prefetch`;
+- orphans were found by a random 1-in-300 poll and old rows purged at random. Here the
+  `Housekeeping` thread re-announces stale rows every few seconds and purges on a schedule.
+"""
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from queue import Empty, SimpleQueue
+
+import dramatiq
+import psycopg
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware, Prometheus, Retries, default_middleware
+from dramatiq_pg import PostgresBroker, generate_init_sql
+from dramatiq_pg.broker import PostgresConsumer
+from dramatiq_pg.utils import raise_connection_error, tidy4json, transaction, wait_for_notifies
+from psycopg2.extras import Json
+from psycopg2.pool import ThreadedConnectionPool
+
+from db import broker_queue
+from db.pool import SESSION_OPTIONS, connect
+from domain.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Connections are opened lazily, so a generous cap costs nothing; it must exceed what one process
+# holds at once: two per queue (listen + consume) plus one per worker thread acking.
+POOL_MAX_CONNECTIONS = 64
+CONNECT_TIMEOUT_SECONDS = 5
+# When its prefetch is full a consumer waits this long for a slot, then lets the worker thread
+# hand out delayed messages whose eta has passed.
+FULL_PREFETCH_WAIT_SECONDS = 0.05
+
+# Lock, update and, when no row was taken, unlock in one statement. The lock is tried once (a
+# materialized CTE), so a concurrent update re-checking the WHERE clause cannot take it twice,
+# and a lock taken for a row that turned out to be finished is released before returning.
+_CONSUME = """
+WITH candidate AS MATERIALIZED (
+    SELECT pg_try_advisory_lock(%(lock)s) AS locked
+    FROM dramatiq.queue
+    WHERE message_id = %(message_id)s AND queue_name = %(queue_name)s
+        AND state IN ('queued', 'consumed')
+), taken AS (
+    UPDATE dramatiq.queue AS q
+    SET state = 'consumed', mtime = now()
+    FROM candidate
+    WHERE candidate.locked AND q.message_id = %(message_id)s AND q.queue_name = %(queue_name)s
+        AND q.state IN ('queued', 'consumed')
+    RETURNING q.message::text AS message
+)
+SELECT taken.message, CASE WHEN taken.message IS NULL THEN pg_advisory_unlock(%(lock)s) END
+FROM candidate LEFT JOIN taken ON true
+WHERE candidate.locked
+"""
+
+# Only the row this consumer took (same queue, still consumed): after a retry the row already
+# belongs to the delay queue. No NOTIFY: nothing listens for acks, and NOTIFY serialises commits.
+_FINISH = """
+UPDATE dramatiq.queue SET state = %(state)s, message = %(message)s, mtime = now()
+WHERE message_id = %(message_id)s AND queue_name = %(queue_name)s AND state = 'consumed'
+"""
+
+# Pending messages are announced by id only: the consume statement reads the row itself.
+_PENDING = """
+SELECT jsonb_build_object('message_id', message_id::text)::text
+FROM dramatiq.queue
+WHERE queue_name = %s AND state IN ('queued', 'consumed')
+ORDER BY mtime
+"""
+
+# Give back prefetched messages on shutdown and announce them so a live worker takes them now.
+_REQUEUE = """
+WITH requeued AS (
+    UPDATE dramatiq.queue SET state = 'queued', mtime = now()
+    WHERE message_id = ANY(%(message_ids)s::uuid[]) AND queue_name = %(queue_name)s
+        AND state = 'consumed'
+    RETURNING message_id
+)
+SELECT pg_notify(
+    'dramatiq.' || %(queue_name)s || '.enqueue',
+    jsonb_build_object('message_id', message_id::text)::text
+)
+FROM requeued
+"""
+
+_UNLOCK = "SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k"
+
+# Housekeeping jobs take these transaction-level locks so one worker process runs each at a time.
+SWEEP_JOB_LOCK = 7_263_145_101
+PURGE_JOB_LOCK = 7_263_145_102
+SWEEP_BATCH = 200
+
+
+def schema_sql() -> str:
+    """dramatiq-pg's own schema, to compare with our migration."""
+    return generate_init_sql()
+
+
+def build_broker(
+    settings: Settings, *, middleware: Sequence[Middleware] = ()
+) -> dramatiq.Broker:
+    """The hardened broker with dramatiq's default middleware, then `middleware` after Retries.
+
+    No I/O: connections open on first use.
+    """
+    stack = [m() for m in default_middleware if m is not Prometheus]
+    # Appended after Retries, `middleware` sees `message.failed` already set on a final failure.
+    assert isinstance(stack[-1], Retries)
+    return HardenedPostgresBroker(
+        pool=_make_pool(settings.database_url),
+        delay_queue_prefetch=settings.delay_queue_prefetch,
+        middleware=[*stack, *middleware],
+    )
+
+
+def _make_pool(url: str) -> ThreadedConnectionPool:
+    pool = ThreadedConnectionPool(
+        0,
+        POOL_MAX_CONNECTIONS,
+        url,
+        options=SESSION_OPTIONS,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        application_name="recado-broker",
+        keepalives=1,
+        keepalives_idle=5,
+        keepalives_interval=2,
+        keepalives_count=2,
+    )
+    # psycopg2 keeps only `minconn` idle connections; opened with 0 so construction does no I/O.
+    pool.minconn = POOL_MAX_CONNECTIONS
+    return pool
+
+
+class HardenedPostgresBroker(PostgresBroker):
+    def __init__(
+        self,
+        *,
+        pool: ThreadedConnectionPool,
+        delay_queue_prefetch: int,
+        middleware: Sequence[Middleware],
+    ) -> None:
+        super().__init__(pool=pool, results=False, middleware=list(middleware))
+        self.delay_queue_prefetch = delay_queue_prefetch
+
+    def consume(
+        self, queue_name: str, prefetch: int = 1, timeout: int = 30000
+    ) -> "HardenedConsumer":
+        if queue_name in self.delay_queues:
+            # Each delayed message holds a lock until its eta: keep them bounded.
+            prefetch = min(prefetch, self.delay_queue_prefetch)
+        return HardenedConsumer(
+            pool=self.pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout
+        )
+
+
+class HardenedConsumer(PostgresConsumer):
+    """Runs on its queue's consumer thread, except ack/nack which worker threads call."""
+
+    def __init__(self, *, pool: ThreadedConnectionPool, queue_name: str, prefetch: int,
+                 timeout: int) -> None:
+        super().__init__(pool=pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout)
+        self.notifies: deque = deque()
+        # Lock keys of messages whose ack/nack has committed, released by the consumer thread.
+        self.unlock_q: SimpleQueue[int] = SimpleQueue()
+        self._slot_freed = threading.Condition()
+
+    @raise_connection_error
+    def __next__(self) -> MessageProxy | None:
+        # dramatiq calls this at least once per worker_timeout, busy or idle.
+        self._release_finished()
+
+        if self._listen_conn is None:
+            # First call, or after a reconnect: catch up on what was announced meanwhile.
+            self.notifies.extend(self.fetch_pending_notifies())
+
+        with self._slot_freed:
+            if not self._slot_freed.wait_for(
+                lambda: len(self.in_processing) < self.prefetch, FULL_PREFETCH_WAIT_SECONDS
+            ):
+                return None
+
+        if not self.notifies:
+            self.poll_for_notify()
+
+        while self.notifies:
+            message = self._take(self.notifies.popleft().payload)
+            if message is not None:
+                self.in_processing.add(message.message_id)
+                return MessageProxy(message)
+        return None
+
+    @raise_connection_error
+    def _take(self, payload: str) -> dramatiq.Message | None:
+        message_id = json.loads(payload)["message_id"]
+        if message_id in self.in_processing:
+            return None
+        lock = broker_queue.message_lock_key(self.queue_name, message_id)
+        with transaction(self.get_consume_conn()) as curs:
+            curs.execute(
+                _CONSUME, {"lock": lock, "message_id": message_id, "queue_name": self.queue_name}
+            )
+            row = curs.fetchone()
+        if row is None or row[0] is None:
+            return None
+        # The row, not the notification: a stale notification may carry an older attempt.
+        return dramatiq.Message.decode(row[0].encode())
+
+    def ack(self, message: MessageProxy) -> None:
+        self._finish(message, "done")
+
+    def nack(self, message: MessageProxy) -> None:
+        self._finish(message, "rejected")
+
+    @raise_connection_error
+    def _finish(self, message: MessageProxy, state: str) -> None:
+        with transaction(self.pool) as curs:
+            curs.execute(
+                _FINISH,
+                {
+                    "state": state,
+                    "message": Json(tidy4json(message)),
+                    "message_id": message.message_id,
+                    "queue_name": message.queue_name,
+                },
+            )
+        # Committed: only now may another consumer lock the message (earlier, it would run twice).
+        self.unlock_q.put(broker_queue.message_lock_key(message.queue_name, message.message_id))
+        with self._slot_freed:
+            self.in_processing.discard(message.message_id)
+            self._slot_freed.notify()
+
+    @raise_connection_error
+    def _release_finished(self) -> None:
+        locks = []
+        while True:
+            try:
+                locks.append(self.unlock_q.get_nowait())
+            except Empty:
+                break
+        if locks:
+            with transaction(self.get_consume_conn()) as curs:
+                curs.execute(_UNLOCK, (locks,))
+
+    @raise_connection_error
+    def fetch_pending_notifies(self) -> list:
+        # Opens the listening connection first, so nothing announced after this SELECT is missed.
+        self.get_listen_conn()
+        with transaction(self.get_consume_conn()) as curs:
+            curs.execute(_PENDING, (self.queue_name,))
+            return [_Pending(payload) for (payload,) in curs]
+
+    @raise_connection_error
+    def poll_for_notify(self) -> None:
+        self.notifies.extend(wait_for_notifies(self.get_listen_conn(), self.timeout))
+
+    @raise_connection_error
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        messages = list(messages)
+        if not messages:
+            return
+        locks = [broker_queue.message_lock_key(self.queue_name, m.message_id) for m in messages]
+        with transaction(self.get_consume_conn()) as curs:
+            # Unlocked before the commit is safe here: these messages have not run.
+            curs.execute(_UNLOCK, (locks,))
+            curs.execute(
+                _REQUEUE,
+                {
+                    "message_ids": [m.message_id for m in messages],
+                    "queue_name": self.queue_name,
+                },
+            )
+        for message in messages:
+            self.in_processing.discard(message.message_id)
+
+    def close(self) -> None:
+        # Closed, not pooled: a pooled session would keep this consumer's advisory locks, or its
+        # LISTEN and a growing list of notifications nobody reads.
+        for conn in (self._listen_conn, self._consume_conn):
+            if conn is not None:
+                self.pool.putconn(conn, close=True)
+        self._listen_conn = self._consume_conn = None
+
+
+class _Pending:
+    """A pending row shaped like a notification (only `payload` is read)."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: str) -> None:
+        self.payload = payload
+
+
+class Housekeeping:
+    """A daemon thread in each worker process: re-announces orphans, purges finished rows.
+
+    Every worker process runs one; a transaction-level advisory lock lets one of them do each
+    job at a time. A row is an orphan when it is unfinished, untouched for `sweep_after` and no
+    session holds its lock: a message running longer than that keeps its lock and is left alone.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sweep_every: float = 3.0,
+        purge_every: float = 600.0,
+        first_purge_after: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.sweep_every = sweep_every
+        self.purge_every = purge_every
+        self.first_purge_after = first_purge_after
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+        self._conn: psycopg.Connection | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        next_purge = time.monotonic() + self.first_purge_after
+        try:
+            while not self._stopping.wait(self.sweep_every):
+                try:
+                    self.sweep()
+                    if time.monotonic() >= next_purge:
+                        self.purge()
+                        next_purge = time.monotonic() + self.purge_every
+                except psycopg.Error as error:
+                    # The database may be restarting: reconnect on the next round.
+                    logger.warning("Housekeeping failed, retrying: %s", error)
+                    self._disconnect()
+        finally:
+            self._disconnect()
+
+    def sweep(self) -> int:
+        conn = self._connection()
+        with conn.transaction():
+            if not broker_queue.try_job_lock(conn, SWEEP_JOB_LOCK):
+                return 0
+            stale = broker_queue.stale_messages(conn, self.settings.sweep_after, SWEEP_BATCH)
+            count = broker_queue.reannounce(conn, [m.message_id for m in stale])
+        if count:
+            logger.warning(
+                "Re-announced %d stale messages (oldest %s in %s, %s).",
+                count, stale[0].message_id, stale[0].queue_name, stale[0].state,
+            )
+        return count
+
+    def purge(self) -> int:
+        conn = self._connection()
+        with conn.transaction():
+            if not broker_queue.try_job_lock(conn, PURGE_JOB_LOCK):
+                return 0
+            deleted = broker_queue.purge_finished(conn, self.settings.queue_retention)
+        logger.info("Purged %d finished messages older than %s.", deleted,
+                    self.settings.queue_retention)
+        return deleted
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(
+                self.settings.database_url, application_name="recado-housekeeping",
+                autocommit=True,
+            )
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+

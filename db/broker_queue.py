@@ -1,0 +1,124 @@
+"""Housekeeping queries on dramatiq-pg's queue table (psycopg 3; the caller owns the transaction).
+
+The broker's consumers hold a session-level advisory lock per message they own, keyed by
+`message_lock_key`; the sweeper reads pg_locks with the same key computed in SQL, so the two
+definitions below must agree (tests/actors checks they do).
+"""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import class_row, tuple_row
+
+
+def message_lock_key(queue_name: str, message_id: str) -> int:
+    """The advisory lock key of one message in one queue: 64 bits of sha256, signed."""
+    digest = hashlib.sha256(f"{queue_name}/{message_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# The same key computed from a queue row.
+_LOCK_KEY_SQL = (
+    "('x' || left(encode(sha256(convert_to(q.queue_name || '/' || q.message_id::text, 'UTF8')),"
+    " 'hex'), 16))::bit(64)::bigint"
+)
+
+# Advisory locks on bigint keys appear in pg_locks split in two oids (classid high, objid low).
+_HELD_KEYS = """
+SELECT (classid::bigint << 32) | objid::bigint AS key
+FROM pg_locks
+WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+# Consumed rows first: those are the ones a dead worker left behind.
+_STALE = f"""
+WITH held AS MATERIALIZED ({_HELD_KEYS})
+SELECT q.queue_name, q.message_id, q.state::text AS state, q.mtime
+FROM dramatiq.queue AS q
+WHERE q.state IN ('queued', 'consumed')
+    AND q.mtime < now() - %s::interval
+    AND NOT EXISTS (SELECT 1 FROM held WHERE held.key = {_LOCK_KEY_SQL})
+ORDER BY q.state DESC, q.mtime
+LIMIT %s
+"""
+
+# Same channel and payload shape as dramatiq-pg's enqueue.
+_REANNOUNCE = """
+SELECT pg_notify(
+    'dramatiq.' || q.queue_name || '.enqueue',
+    CASE WHEN octet_length(q.message::text) >= 8000
+        THEN jsonb_build_object('message_id', q.message_id::text)::text
+        ELSE q.message::text
+    END
+)
+FROM dramatiq.queue AS q
+WHERE q.message_id = ANY(%s) AND q.state IN ('queued', 'consumed')
+"""
+
+_PURGE = """
+DELETE FROM dramatiq.queue WHERE state IN ('done', 'rejected') AND mtime < now() - %s::interval
+"""
+
+_STATS = """
+SELECT queue_name, state::text AS state, count(*) AS count, min(mtime) AS oldest
+FROM dramatiq.queue
+GROUP BY queue_name, state
+ORDER BY queue_name, state
+"""
+
+
+@dataclass(frozen=True)
+class StaleMessage:
+    queue_name: str
+    message_id: UUID
+    state: str
+    mtime: datetime
+
+
+@dataclass(frozen=True)
+class QueueStat:
+    queue_name: str
+    state: str
+    count: int
+    oldest: datetime
+
+
+def stale_messages(conn: Connection, older_than: timedelta, limit: int) -> list[StaleMessage]:
+    """Unfinished rows untouched for `older_than` whose advisory lock no session holds."""
+    cur = conn.cursor(row_factory=class_row(StaleMessage))
+    return cur.execute(_STALE, (older_than, limit)).fetchall()
+
+
+def reannounce(conn: Connection, message_ids: Sequence[UUID]) -> int:
+    """Notify the enqueue channel again for those of `message_ids` still unfinished."""
+    if not message_ids:
+        return 0
+    cur = conn.cursor(row_factory=tuple_row)
+    return len(cur.execute(_REANNOUNCE, (list(message_ids),)).fetchall())
+
+
+def purge_finished(conn: Connection, older_than: timedelta) -> int:
+    """Delete done and rejected rows last changed more than `older_than` ago."""
+    return conn.execute(_PURGE, (older_than,)).rowcount
+
+
+def stats(conn: Connection) -> list[QueueStat]:
+    cur = conn.cursor(row_factory=class_row(QueueStat))
+    return cur.execute(_STATS).fetchall()
+
+
+def advisory_lock_count(conn: Connection) -> int:
+    """Advisory locks held cluster-wide: they share the server's fixed-size lock table."""
+    cur = conn.cursor(row_factory=tuple_row)
+    return cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0]
+
+
+def try_job_lock(conn: Connection, key: int) -> bool:
+    """Take a transaction-level advisory lock, so one process of many runs a periodic job."""
+    cur = conn.cursor(row_factory=tuple_row)
+    return cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]

@@ -1,0 +1,152 @@
+"""`recado run`, `serve`, `worker`: the long-running processes."""
+
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+import click
+from psycopg import Connection
+
+from db.migrate import migrate
+from db.pool import connect
+from db.tenants import Tenant, create_tenant, tenant_by_slug
+from ops.database import VAR_DIR, database_url, describe
+from ops.processes import Child, gunicorn_argv, supervise_children, wait_for_port, worker_argv
+
+DEMO_SLUG = "demo"
+DEMO_NAME = "Demo Clinic"
+DEMO_PHONE_NUMBER_ID = "100000000000001"
+WEB_WORKERS = 2
+WEB_THREADS = 8
+
+host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
+port_option = click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+processes_option = click.option(
+    "--processes", default=1, show_default=True, type=click.IntRange(min=1),
+    help="Worker processes.",
+)  # fmt: skip
+threads_option = click.option(
+    "--threads", default=8, show_default=True, type=click.IntRange(min=1),
+    help="Threads per worker process.",
+)  # fmt: skip
+
+
+@click.command()
+@host_option
+@port_option
+@processes_option
+@threads_option
+def run(host: str, port: int, processes: int, threads: int) -> None:
+    """Everything on one machine: database, migrations, demo tenant, web server and workers.
+
+    Runs in the foreground; Ctrl-C stops it all (and the embedded PostgreSQL if it started it).
+    """
+    _check_port_free(host, port)
+    embedded = not os.environ.get("DATABASE_URL", "").strip()
+    with database_url() as url:
+        with connect(url, application_name="recado-cli", autocommit=True) as conn:
+            for name in migrate(conn):
+                click.echo(f"applied migration {name}")
+            demo = _ensure_demo_tenant(conn)
+        children = [
+            Child("web server", gunicorn_argv(
+                host=host, port=port, workers=WEB_WORKERS, threads=WEB_THREADS)),
+            Child("workers", worker_argv(processes=processes, threads=threads)),
+        ]  # fmt: skip
+
+        def banner() -> None:
+            if wait_for_port(host, port, timeout=15):
+                _print_banner(host, port, url, demo, embedded=embedded)
+
+        code = supervise_children(children, os.environ, on_ready=banner)
+    sys.exit(code)
+
+
+@click.command()
+@host_option
+@port_option
+@click.option("--workers", default=WEB_WORKERS, show_default=True, type=click.IntRange(min=1))
+@click.option("--threads", default=WEB_THREADS, show_default=True, type=click.IntRange(min=1))
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """The web server only (gunicorn, webapp.wsgi:app): webhooks, health, metrics."""
+    _check_port_free(host, port)
+    with database_url():
+        children = [Child("web server", gunicorn_argv(
+            host=host, port=port, workers=workers, threads=threads))]  # fmt: skip
+        code = supervise_children(children, os.environ)
+    sys.exit(code)
+
+
+@click.command()
+@processes_option
+@threads_option
+def worker(processes: int, threads: int) -> None:
+    """The step workers, supervised: a dead worker process is restarted; SIGTERM drains them."""
+    with database_url():
+        # Imported only here: the actors read settings at import, after DATABASE_URL is known.
+        from actors.supervisor import supervise
+
+        code = supervise(processes=processes, threads=threads, env=os.environ)
+    sys.exit(code)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port} ({exc.strerror}); choose another with --port"
+            ) from exc
+
+
+def _ensure_demo_tenant(conn: Connection) -> Tenant:
+    existing = tenant_by_slug(conn, DEMO_SLUG)
+    if existing is not None:
+        return existing
+    return create_tenant(
+        conn,
+        slug=DEMO_SLUG,
+        name=DEMO_NAME,
+        wa_phone_number_id=DEMO_PHONE_NUMBER_ID,
+        wa_app_secret=secrets.token_hex(16),
+        wa_verify_token=secrets.token_urlsafe(16),
+        # Sending is not wired to a real WhatsApp account in the demo.
+        wa_access_token=secrets.token_urlsafe(24),
+    )
+
+
+def _recado_command() -> str:
+    """How to call `recado` from this shell: the venv's script when it is not on PATH."""
+    script = Path(sys.executable).parent / "recado"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def _print_banner(host: str, port: int, url: str, demo: Tenant, *, embedded: bool) -> None:
+    base = f"http://{host}:{port}"
+    where = f" (embedded, data in ./{VAR_DIR}/)" if embedded else ""
+    recado = _recado_command()
+    click.echo(
+        f"""
+recado is running.
+  webhook       {base}/webhooks/whatsapp/{demo.slug}
+  health        {base}/healthz  {base}/readyz
+  database      {describe(url)}{where}
+  demo tenant   {demo.slug} ({demo.name}), phone number id {demo.wa_phone_number_id}
+  app secret    {demo.wa_app_secret}
+  verify token  {demo.wa_verify_token}
+
+Send 20 simulated WhatsApp messages from 5 contacts (in another terminal, same directory):
+  {recado} simulate whatsapp --url {base} --tenant {demo.slug} --messages 20 --contacts 5
+See what happened:
+  {recado} queue stats
+
+Ctrl-C stops everything.
+"""
+    )

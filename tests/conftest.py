@@ -1,0 +1,160 @@
+"""Suite-wide fixtures: a fresh database on a real PostgreSQL, the app, real workers.
+
+The server is DATABASE_URL's when set, else the one on 127.0.0.1:5432 when it answers, else an
+embedded one under ./var/. The suite creates its own database there and drops it at the end.
+DATABASE_URL is pointed at that database before any test module imports `actors`, whose broker
+reads it at import.
+"""
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from db.migrate import migrate
+from db.pool import SESSION_OPTIONS, connect
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _server_url() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return LOCAL_SERVER
+    except OSError:
+        from ops.embedded_pg import start_embedded
+
+        return start_embedded(ROOT / "var", database="postgres")
+
+
+def _database_url(server_url: str, name: str) -> str:
+    return psycopg.conninfo.make_conninfo(server_url, dbname=name)
+
+
+SERVER_URL = _server_url()
+TEST_DATABASE = f"recado_test_{os.getpid()}"
+TEST_DATABASE_URL = _database_url(SERVER_URL, TEST_DATABASE)
+os.environ["DATABASE_URL"] = TEST_DATABASE_URL
+
+
+def _admin(statement: sql.Composable) -> None:
+    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DATABASE)))
+    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DATABASE)))
+    with connect(TEST_DATABASE_URL, application_name="recado-tests", autocommit=True) as conn:
+        migrate(conn)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DATABASE)))
+
+
+_APP_TABLES = (
+    "dead_letter_requeues, dead_letters, step_runs, pending_statuses, messages, quarantine,"
+    " inbound_events, conversations, leads, contacts, tenants, dramatiq.queue"
+)
+
+
+@pytest.fixture
+def db() -> Iterator[psycopg.Connection]:
+    """An autocommit connection to an emptied test database."""
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True, options=SESSION_OPTIONS) as conn:
+        conn.execute(f"TRUNCATE {_APP_TABLES} RESTART IDENTITY CASCADE")
+        yield conn
+
+
+@pytest.fixture
+def tenant(db: psycopg.Connection):
+    from db.tenants import create_tenant
+
+    return create_tenant(
+        db,
+        slug="acme",
+        name="Acme Clinic",
+        wa_phone_number_id="106540352242922",
+        wa_app_secret="acme-app-secret",
+        wa_verify_token="acme-verify-token",
+        wa_access_token="acme-access-token",
+    )
+
+
+@pytest.fixture
+def app(db: psycopg.Connection):
+    from domain.settings import Settings
+    from webapp import create_app
+
+    flask_app = create_app(Settings.from_env(os.environ))
+    yield flask_app
+    flask_app.extensions["recado.pool"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[str]:
+    """The app over real HTTP on 127.0.0.1, threaded like a production server."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def worker(db: psycopg.Connection) -> Iterator[None]:
+    """A real Dramatiq worker on the app's broker, consuming in this process's threads."""
+    import dramatiq
+
+    import actors
+
+    dramatiq_worker = dramatiq.Worker(actors.broker, worker_threads=4, worker_timeout=100)
+    dramatiq_worker.start()
+    try:
+        yield
+    finally:
+        dramatiq_worker.stop(timeout=10_000)
+
+
+def fixture_body(name: str) -> bytes:
+    return (FIXTURES / "whatsapp" / name).read_bytes()
+
+
+def signed_headers(body: bytes, secret: str = "acme-app-secret") -> dict[str, str]:
+    from domain.channels.whatsapp import sign
+
+    return {"X-Hub-Signature-256": sign(secret, body), "Content-Type": "application/json"}
+
+
+def queued_jobs(conn: psycopg.Connection) -> list[tuple[str, str, list]]:
+    """(queue, actor, args) of every broker row, oldest first."""
+    return [
+        (queue, message["actor_name"], message["args"])
+        for queue, message in conn.execute(
+            "SELECT queue_name, message FROM dramatiq.queue ORDER BY mtime, message_id"
+        ).fetchall()
+    ]
+
+
+def count(conn: psycopg.Connection, table: str, where: str = "TRUE") -> int:
+    return conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]

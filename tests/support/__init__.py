@@ -1,0 +1,1 @@
+"""Helpers shared by tests: a private PostgreSQL cluster, test-only actors."""

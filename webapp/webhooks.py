@@ -1,0 +1,95 @@
+"""Channel webhooks: verify, split, store once with the first job, answer. Nothing else."""
+
+import logging
+
+from flask import Blueprint, Response, abort, request
+from psycopg import Connection
+
+from actors.chain import enqueue
+from actors.ingest import apply_status, ingest_event, record_provider_error
+from db import events, tenants
+from db.tenants import Tenant
+from domain.channels import whatsapp
+from domain.errors import UnparseableEnvelope
+from domain.models import Channel, EventKind
+from webapp.db import UNAVAILABLE, transaction, unavailable
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+_FIRST_STEP = {
+    EventKind.MESSAGE: ingest_event,
+    EventKind.STATUS: apply_status,
+    EventKind.ERROR: record_provider_error,
+}
+
+
+@blueprint.get("/whatsapp/<tenant_slug>")
+def whatsapp_handshake(tenant_slug: str) -> Response:
+    try:
+        with transaction() as conn:
+            tenant = tenants.tenant_by_slug(conn, tenant_slug)
+    except UNAVAILABLE:
+        return unavailable()
+    if tenant is None or not tenant.wa_verify_token:
+        abort(404)
+    challenge = whatsapp.handshake_challenge(
+        request.args.get("hub.mode"),
+        request.args.get("hub.verify_token"),
+        request.args.get("hub.challenge"),
+        tenant.wa_verify_token,
+    )
+    if challenge is None:
+        abort(403)
+    return Response(challenge, mimetype="text/plain")
+
+
+@blueprint.post("/whatsapp/<tenant_slug>")
+def whatsapp_events(tenant_slug: str) -> Response:
+    # Reading the body first lets Flask refuse oversized requests (413) before any work.
+    body = request.get_data(cache=False)
+    try:
+        with transaction() as conn:
+            tenant = tenants.tenant_by_slug(conn, tenant_slug)
+            if tenant is None:
+                abort(404)
+            signature = request.headers.get("X-Hub-Signature-256")
+            if not tenant.wa_app_secret or not whatsapp.verify_signature(
+                tenant.wa_app_secret, body, signature
+            ):
+                # Nothing is stored for a request we cannot attribute to the tenant.
+                abort(401)
+            _store(conn, tenant, body)
+    except UNAVAILABLE:
+        logger.warning("webhook for %s refused: database unavailable", tenant_slug)
+        return unavailable()
+    return Response("ok\n", mimetype="text/plain")
+
+
+def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
+    try:
+        found = whatsapp.split_envelope(body)
+    except UnparseableEnvelope as error:
+        _quarantine(conn, tenant, body, error.reason)
+        return
+    foreign = [e for e in found if e.phone_number_id != tenant.wa_phone_number_id]
+    if foreign:
+        # Signed with this tenant's secret yet about another number: keep it for a human.
+        _quarantine(
+            conn, tenant, body, f"phone_number_id {foreign[0].phone_number_id} is not this tenant's"
+        )
+        return
+    new = events.insert_new_events(conn, tenant.id, Channel.WHATSAPP, found)
+    enqueue(conn, [_FIRST_STEP[EventKind(event.kind)].message(event.id) for event in new])
+
+
+def _quarantine(conn: Connection, tenant: Tenant, body: bytes, reason: str) -> None:
+    quarantine_id = events.quarantine_body(
+        conn,
+        tenant_id=tenant.id,
+        channel=Channel.WHATSAPP,
+        reason=reason,
+        content_type=request.content_type,
+        body=body,
+    )
+    logger.warning("quarantined webhook body %s for %s: %s", quarantine_id, tenant.slug, reason)
