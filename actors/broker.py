@@ -113,17 +113,18 @@ def schema_sql() -> str:
 def build_broker(
     settings: Settings, *, middleware: Sequence[Middleware] = ()
 ) -> dramatiq.Broker:
-    """The hardened broker with dramatiq's default middleware, then `middleware` after Retries.
+    """The hardened broker: dramatiq's default middleware with `middleware` just before Retries.
 
     No I/O: connections open on first use.
     """
     stack = [m() for m in default_middleware if m is not Prometheus]
-    # Appended after Retries, `middleware` sees `message.failed` already set on a final failure.
+    # Dramatiq runs after_* hooks in reverse order: placed before Retries, `middleware` sees
+    # `message.failed` and the retry count that Retries has just set.
     assert isinstance(stack[-1], Retries)
     return HardenedPostgresBroker(
         pool=_make_pool(settings.database_url),
         delay_queue_prefetch=settings.delay_queue_prefetch,
-        middleware=[*stack, *middleware],
+        middleware=[*stack[:-1], *middleware, stack[-1]],
     )
 
 

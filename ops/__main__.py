@@ -1,3 +1,4 @@
 from ops.cli import main
 
-main()
+# `python -m ops` is `recado` under another name; say so in usage and errors.
+main(prog_name="recado")

@@ -30,6 +30,8 @@ def gunicorn_argv(*, host: str, port: int, workers: int, threads: int) -> list[s
         "--workers", str(workers),
         "--threads", str(threads),
         "--graceful-timeout", "10",
+        # One fixed socket path per user would collide between servers on one host (run, bench).
+        "--no-control-socket",
         # Webhook requests are short; anything near this is a stuck worker.
         "--timeout", "30",
     ]  # fmt: skip

@@ -8,6 +8,7 @@ when we are root the cluster belongs to, and runs as, the `pgserver` OS user (as
         pg.stop(); pg.start()   # same port and data: clients can reconnect
 """
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -19,12 +20,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-import pgserver
-
 from db.migrate import migrate
 from db.pool import connect
 
-BIN_DIR = Path(pgserver.__file__).parent / "pginstall" / "bin"
+# Located without importing pgserver, whose import has side effects (runtime dirs, warnings).
+BIN_DIR = (
+    Path(importlib.util.find_spec("pgserver").submodule_search_locations[0]) / "pginstall" / "bin"
+)
 OS_USER = "pgserver"
 # Durability is not what these tests measure; fsync makes everything slower and noisier.
 DEFAULT_SETTINGS: Mapping[str, str | int] = {"fsync": "off", "full_page_writes": "off"}

@@ -1,0 +1,40 @@
+# Two commands on a fresh machine with Python 3.11, git and make: `make run`, `make test`.
+.DEFAULT_GOAL := help
+.PHONY: help run test lint bench
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV := .venv
+BIN := $(VENV)/bin
+# Reinstall only when the dependencies (pyproject.toml) change.
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+help:
+	@echo "make run    start recado locally (embedded PostgreSQL unless DATABASE_URL is set)"
+	@echo "make test   run the whole test suite against a real PostgreSQL"
+	@echo "make lint   ruff check and format check"
+	@echo "make bench  webhook ingest benchmark (bench/ingest.py)"
+	@echo "Extra arguments: make run ARGS='--port 9000'"
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ not found: install python3.11 (or set PYTHON=...)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "$(PYTHON) is older than 3.11: set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e '.[dev]'
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/recado run $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.ingest $(ARGS)
