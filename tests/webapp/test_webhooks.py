@@ -78,7 +78,8 @@ def test_tampered_body_is_401(client, tenant, db):
     body = fixture_body("text.json")
     headers = signed_headers(body)
     assert (
-        post(client, body.replace(b"Does it come in another color?", b"evil"), headers).status_code == 401
+        post(client, body.replace(b"Does it come in another color?", b"evil"), headers).status_code
+        == 401
     )
     assert count(db, "inbound_events") == 0
 
