@@ -108,8 +108,9 @@ def _describe(exception: BaseException) -> str:
 
 
 def _failure(message: Any, exception: BaseException, attempts: int, ids: dict) -> Failure:
-    tenant_id = ids.pop("tenant_id", None)
-    conversation_id = ids.pop("conversation_id", None)
+    related = dict(ids)
+    tenant_id = related.pop("tenant_id", None)
+    conversation_id = related.pop("conversation_id", None)
     return Failure(
         message_id=message.message_id,
         queue_name=message.queue_name,
@@ -122,5 +123,5 @@ def _failure(message: Any, exception: BaseException, attempts: int, ids: dict) -
         traceback=scrub_text("".join(traceback.format_exception(exception))),
         tenant_id=tenant_id,
         conversation_id=conversation_id,
-        related=ids,
+        related=related,
     )

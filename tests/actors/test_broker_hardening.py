@@ -273,8 +273,10 @@ def test_duplicate_notifications_never_run_a_message_twice(
     assert_locks_released(conn, workers)
 
 
-def _consumed_by_then_kill(conn: Connection, workers: Workers, key: str) -> tuple[str, float]:
-    """Start one worker, have it take a slow message, SIGKILL it mid-run; returns the id."""
+def _victim_takes_slow_message(
+    conn: Connection, workers: Workers, key: str
+) -> tuple[subprocess.Popen, str]:
+    """Start one worker and wait until it runs a 3-second message; returns it and the id."""
     victim = workers.start(threads=2)
     wait_listening(conn, 1, workers)
     orphan = message("sleep_then_record", key, 3.0)
@@ -290,10 +292,13 @@ def _consumed_by_then_kill(conn: Connection, workers: Workers, key: str) -> tupl
         "the victim to take the message",
         workers,
     )
-    time.sleep(1.0)
-    victim.kill()
-    victim.wait(10)
-    return orphan["message_id"], time.monotonic()
+    return victim, orphan["message_id"]
+
+
+def _kill(process: subprocess.Popen) -> float:
+    process.kill()
+    process.wait(10)
+    return time.monotonic()
 
 
 def _done(conn: Connection, message_id: str) -> bool:
@@ -309,9 +314,13 @@ def _done(conn: Connection, message_id: str) -> bool:
 
 @pytest.mark.slow
 def test_orphan_of_killed_worker_runs_on_busy_survivor(conn: Connection, workers: Workers) -> None:
-    message_id, killed_at = _consumed_by_then_kill(conn, workers, "orphan")
+    """Only the sweeper can help here: the survivor was already running when the victim died."""
+    victim, message_id = _victim_takes_slow_message(conn, workers, "orphan")
     workers.start(threads=2)
+    wait_listening(conn, 2, workers)
     enqueue_all(conn, [message("sleep_then_record", f"busy-{i}", 0.5) for i in range(60)])
+    time.sleep(1.0)
+    killed_at = _kill(victim)
     wait_for(lambda: _done(conn, message_id), ORPHAN_DEADLINE_SECONDS, "the orphan", workers)
     recovered = time.monotonic() - killed_at
     busy_left = count(
@@ -323,7 +332,8 @@ def test_orphan_of_killed_worker_runs_on_busy_survivor(conn: Connection, workers
 
 @pytest.mark.slow
 def test_orphan_of_killed_worker_runs_after_restart(conn: Connection, workers: Workers) -> None:
-    message_id, killed_at = _consumed_by_then_kill(conn, workers, "orphan-restart")
+    victim, message_id = _victim_takes_slow_message(conn, workers, "orphan-restart")
+    killed_at = _kill(victim)
     workers.start(threads=2)
     wait_for(lambda: _done(conn, message_id), ORPHAN_DEADLINE_SECONDS, "the orphan", workers)
     print(f"\norphan completed {time.monotonic() - killed_at:.1f} s after SIGKILL and restart")
