@@ -18,7 +18,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from queue import Empty, SimpleQueue
 
 import dramatiq
@@ -27,7 +28,14 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, Prometheus, Retries, default_middleware
 from dramatiq_pg import PostgresBroker, generate_init_sql
 from dramatiq_pg.broker import PostgresConsumer
-from dramatiq_pg.utils import raise_connection_error, tidy4json, transaction, wait_for_notifies
+from dramatiq_pg.utils import (
+    getconn,
+    raise_connection_error,
+    tidy4json,
+    transaction,
+    wait_for_notifies,
+)
+from psycopg2.extensions import Notify, connection, cursor
 from psycopg2.extras import Json
 from psycopg2.pool import ThreadedConnectionPool
 
@@ -41,8 +49,8 @@ logger = logging.getLogger(__name__)
 # holds at once: two per queue (listen + consume) plus one per worker thread acking.
 POOL_MAX_CONNECTIONS = 64
 CONNECT_TIMEOUT_SECONDS = 5
-# When its prefetch is full a consumer waits this long for a slot, then lets the worker thread
-# hand out delayed messages whose eta has passed.
+# When its prefetch is full a consumer waits this long for a slot, then returns to its thread,
+# which hands out the delayed messages whose eta has passed.
 FULL_PREFETCH_WAIT_SECONDS = 0.05
 
 # Lock, update and, when no row was taken, unlock in one statement. The lock is tried once (a
@@ -102,7 +110,6 @@ _UNLOCK = "SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k"
 # Housekeeping jobs take these transaction-level locks so one worker process runs each at a time.
 SWEEP_JOB_LOCK = 7_263_145_101
 PURGE_JOB_LOCK = 7_263_145_102
-SWEEP_BATCH = 200
 
 
 def schema_sql() -> str:
@@ -110,9 +117,7 @@ def schema_sql() -> str:
     return generate_init_sql()
 
 
-def build_broker(
-    settings: Settings, *, middleware: Sequence[Middleware] = ()
-) -> dramatiq.Broker:
+def build_broker(settings: Settings, *, middleware: Sequence[Middleware] = ()) -> dramatiq.Broker:
     """The hardened broker: dramatiq's default middleware with `middleware` just before Retries.
 
     No I/O: connections open on first use.
@@ -171,8 +176,9 @@ class HardenedPostgresBroker(PostgresBroker):
 class HardenedConsumer(PostgresConsumer):
     """Runs on its queue's consumer thread, except ack/nack which worker threads call."""
 
-    def __init__(self, *, pool: ThreadedConnectionPool, queue_name: str, prefetch: int,
-                 timeout: int) -> None:
+    def __init__(
+        self, *, pool: ThreadedConnectionPool, queue_name: str, prefetch: int, timeout: int
+    ) -> None:
         super().__init__(pool=pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout)
         self.notifies: deque = deque()
         # Lock keys of messages whose ack/nack has committed, released by the consumer thread.
@@ -210,7 +216,7 @@ class HardenedConsumer(PostgresConsumer):
         if message_id in self.in_processing:
             return None
         lock = broker_queue.message_lock_key(self.queue_name, message_id)
-        with transaction(self.get_consume_conn()) as curs:
+        with _cursor(self.get_consume_conn()) as curs:
             curs.execute(
                 _CONSUME, {"lock": lock, "message_id": message_id, "queue_name": self.queue_name}
             )
@@ -228,7 +234,7 @@ class HardenedConsumer(PostgresConsumer):
 
     @raise_connection_error
     def _finish(self, message: MessageProxy, state: str) -> None:
-        with transaction(self.pool) as curs:
+        with _pooled_cursor(self.pool) as curs:
             curs.execute(
                 _FINISH,
                 {
@@ -253,16 +259,17 @@ class HardenedConsumer(PostgresConsumer):
             except Empty:
                 break
         if locks:
-            with transaction(self.get_consume_conn()) as curs:
+            with _cursor(self.get_consume_conn()) as curs:
                 curs.execute(_UNLOCK, (locks,))
 
     @raise_connection_error
-    def fetch_pending_notifies(self) -> list:
+    def fetch_pending_notifies(self) -> list[Notify]:
         # Opens the listening connection first, so nothing announced after this SELECT is missed.
         self.get_listen_conn()
-        with transaction(self.get_consume_conn()) as curs:
+        with _cursor(self.get_consume_conn()) as curs:
             curs.execute(_PENDING, (self.queue_name,))
-            return [_Pending(payload) for (payload,) in curs]
+            channel = f"dramatiq.{self.queue_name}.enqueue"
+            return [Notify(0, channel, payload) for (payload,) in curs]
 
     @raise_connection_error
     def poll_for_notify(self) -> None:
@@ -274,9 +281,9 @@ class HardenedConsumer(PostgresConsumer):
         if not messages:
             return
         locks = [broker_queue.message_lock_key(self.queue_name, m.message_id) for m in messages]
+        # One transaction, unlocking after the update: its notifications go out at commit, when
+        # the locks are free; a consumer locking one meanwhile waits for the commit, then takes it.
         with transaction(self.get_consume_conn()) as curs:
-            # Unlocked before the commit is safe here: these messages have not run.
-            curs.execute(_UNLOCK, (locks,))
             curs.execute(
                 _REQUEUE,
                 {
@@ -284,6 +291,7 @@ class HardenedConsumer(PostgresConsumer):
                     "queue_name": self.queue_name,
                 },
             )
+            curs.execute(_UNLOCK, (locks,))
         for message in messages:
             self.in_processing.discard(message.message_id)
 
@@ -296,13 +304,23 @@ class HardenedConsumer(PostgresConsumer):
         self._listen_conn = self._consume_conn = None
 
 
-class _Pending:
-    """A pending row shaped like a notification (only `payload` is read)."""
+@contextmanager
+def _cursor(conn: connection) -> Iterator[cursor]:
+    # Every statement here stands alone: in autocommit, psycopg2 spends no round trips on
+    # BEGIN and COMMIT (its `with conn:` does, even on autocommit connections).
+    conn.autocommit = True
+    with conn.cursor() as curs:
+        yield curs
 
-    __slots__ = ("payload",)
 
-    def __init__(self, payload: str) -> None:
-        self.payload = payload
+@contextmanager
+def _pooled_cursor(pool: ThreadedConnectionPool) -> Iterator[cursor]:
+    conn = getconn(pool)
+    try:
+        with _cursor(conn) as curs:
+            yield curs
+    finally:
+        pool.putconn(conn)
 
 
 class Housekeeping:
@@ -349,6 +367,9 @@ class Housekeeping:
                     # The database may be restarting: reconnect on the next round.
                     logger.warning("Housekeeping failed, retrying: %s", error)
                     self._disconnect()
+                except Exception:
+                    logger.exception("Housekeeping failed, retrying.")
+                    self._disconnect()
         finally:
             self._disconnect()
 
@@ -357,13 +378,19 @@ class Housekeeping:
         with conn.transaction():
             if not broker_queue.try_job_lock(conn, SWEEP_JOB_LOCK):
                 return 0
-            stale = broker_queue.stale_messages(conn, self.settings.sweep_after, SWEEP_BATCH)
+            stale = broker_queue.stale_messages(conn, self.settings.sweep_after)
             count = broker_queue.reannounce(conn, [m.message_id for m in stale])
-        if count:
+        orphans = [m for m in stale if m.state == "consumed"]
+        if orphans:
             logger.warning(
-                "Re-announced %d stale messages (oldest %s in %s, %s).",
-                count, stale[0].message_id, stale[0].queue_name, stale[0].state,
+                "Re-announced %d orphaned messages (oldest %s in %s).",
+                len(orphans),
+                orphans[0].message_id,
+                orphans[0].queue_name,
             )
+        if count > len(orphans):
+            # Mostly a backlog the consumers have not reached yet; rarely a lost notification.
+            logger.info("Re-announced %d messages queued for long.", count - len(orphans))
         return count
 
     def purge(self) -> int:
@@ -372,14 +399,16 @@ class Housekeeping:
             if not broker_queue.try_job_lock(conn, PURGE_JOB_LOCK):
                 return 0
             deleted = broker_queue.purge_finished(conn, self.settings.queue_retention)
-        logger.info("Purged %d finished messages older than %s.", deleted,
-                    self.settings.queue_retention)
+        logger.info(
+            "Purged %d finished messages older than %s.", deleted, self.settings.queue_retention
+        )
         return deleted
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = connect(
-                self.settings.database_url, application_name="recado-housekeeping",
+                self.settings.database_url,
+                application_name="recado-housekeeping",
                 autocommit=True,
             )
         return self._conn
@@ -388,4 +417,3 @@ class Housekeeping:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-

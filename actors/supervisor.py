@@ -87,7 +87,11 @@ def _tend(slot: _Slot, command: list[str], env: dict[str, str]) -> None:
         slot.restart_at = now + delay
         logger.warning(
             "Worker %d (pid %d) exited with %s after %.1f s; restarting in %.1f s.",
-            slot.index, slot.process.pid, code, lived, delay,
+            slot.index,
+            slot.process.pid,
+            code,
+            lived,
+            delay,
         )
         slot.process = None
     if now >= slot.restart_at:

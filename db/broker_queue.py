@@ -35,16 +35,21 @@ WHERE locktype = 'advisory' AND objsubid = 1 AND granted
     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
-# Consumed rows first: those are the ones a dead worker left behind.
+# Two budgets: consumed rows are what a dead worker leaves behind; old queued rows are mostly
+# waiting in a live backlog (announcing them again only makes consumers race), but oldest first
+# a queued row whose notification was lost still comes up within a few sweeps.
 _STALE = f"""
-WITH held AS MATERIALIZED ({_HELD_KEYS})
-SELECT q.queue_name, q.message_id, q.state::text AS state, q.mtime
-FROM dramatiq.queue AS q
-WHERE q.state IN ('queued', 'consumed')
-    AND q.mtime < now() - %s::interval
-    AND NOT EXISTS (SELECT 1 FROM held WHERE held.key = {_LOCK_KEY_SQL})
-ORDER BY q.state DESC, q.mtime
-LIMIT %s
+WITH held AS MATERIALIZED ({_HELD_KEYS}),
+stale AS (
+    SELECT q.queue_name, q.message_id, q.state::text AS state, q.mtime
+    FROM dramatiq.queue AS q
+    WHERE q.state IN ('queued', 'consumed')
+        AND q.mtime < now() - %(older_than)s::interval
+        AND NOT EXISTS (SELECT 1 FROM held WHERE held.key = {_LOCK_KEY_SQL})
+)
+(SELECT * FROM stale WHERE state = 'consumed' ORDER BY mtime LIMIT %(consumed_limit)s)
+UNION ALL
+(SELECT * FROM stale WHERE state = 'queued' ORDER BY mtime LIMIT %(queued_limit)s)
 """
 
 # Same channel and payload shape as dramatiq-pg's enqueue.
@@ -88,10 +93,20 @@ class QueueStat:
     oldest: datetime
 
 
-def stale_messages(conn: Connection, older_than: timedelta, limit: int) -> list[StaleMessage]:
-    """Unfinished rows untouched for `older_than` whose advisory lock no session holds."""
+def stale_messages(
+    conn: Connection, older_than: timedelta, *, consumed_limit: int = 200, queued_limit: int = 20
+) -> list[StaleMessage]:
+    """Unfinished rows untouched for `older_than` whose advisory lock no session holds.
+
+    Consumed rows first, each state oldest first.
+    """
     cur = conn.cursor(row_factory=class_row(StaleMessage))
-    return cur.execute(_STALE, (older_than, limit)).fetchall()
+    params = {
+        "older_than": older_than,
+        "consumed_limit": consumed_limit,
+        "queued_limit": queued_limit,
+    }
+    return cur.execute(_STALE, params).fetchall()
 
 
 def reannounce(conn: Connection, message_ids: Sequence[UUID]) -> int:

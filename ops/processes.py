@@ -99,7 +99,7 @@ def supervise_children(
     """Run children until one exits or we get SIGINT/SIGTERM; then stop them all.
 
     Returns 0 after a requested stop, else the exit code of the child that ended first
-    (1 if it ended with code 0: a server that stops on its own is still a failure).
+    (1 if it ended with 0 or by a signal: a server that stops on its own is still a failure).
     """
     procs: dict[str, subprocess.Popen] = {}
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -113,7 +113,7 @@ def supervise_children(
                 code = proc.poll()
                 if code is not None:
                     print(f"recado: {name} exited with code {code}; stopping", file=sys.stderr)
-                    return code or 1
+                    return code if code > 0 else 1
             time.sleep(0.2)
     except _Stop:
         print("recado: stopping...", file=sys.stderr)

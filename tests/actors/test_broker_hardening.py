@@ -155,6 +155,14 @@ def count(conn: Connection, sql: str, *params: object) -> int:
     return conn.execute(sql, params).fetchone()["n"]
 
 
+def in_state(conn: Connection, message_id: str, state: str) -> bool:
+    row = conn.execute(
+        "SELECT state::text FROM dramatiq.queue WHERE message_id = %s", (message_id,)
+    )
+    found = row.fetchone()
+    return found is not None and found["state"] == state
+
+
 def states(conn: Connection) -> dict[str, int]:
     return {s.state: s.count for s in broker_queue.stats(conn) if s.queue_name != "parked"}
 
@@ -162,12 +170,14 @@ def states(conn: Connection) -> dict[str, int]:
 def wait_listening(conn: Connection, processes: int, workers: Workers) -> None:
     # Each worker process listens on two channels: the queue and its delay queue.
     wait_for(
-        lambda: count(
-            conn,
-            "SELECT count(*) AS n FROM pg_stat_activity"
-            " WHERE application_name = 'recado-broker' AND query LIKE 'LISTEN%%'",
-        )
-        >= 2 * processes,
+        lambda: (
+            count(
+                conn,
+                "SELECT count(*) AS n FROM pg_stat_activity"
+                " WHERE application_name = 'recado-broker' AND query LIKE 'LISTEN%%'",
+            )
+            >= 2 * processes
+        ),
         60,
         "workers to listen",
         workers,
@@ -185,20 +195,34 @@ def assert_locks_released(conn: Connection, workers: Workers) -> None:
     wait_for(lambda: broker_queue.advisory_lock_count(conn) == 0, 10, "locks released", workers)
 
 
-def test_lock_key_matches_sql(pg: PrivatePostgres, conn: Connection) -> None:
-    """The consumer's lock key and the sweeper's pg_locks lookup agree."""
-    message_id = "8f1e3ad2-5b7b-4f6e-9d55-0c6b1c0f9a11"
-    conn.execute(
-        "INSERT INTO dramatiq.queue (queue_name, message_id, state, mtime, message)"
-        " VALUES ('q.DQ', %s, 'consumed', now() - interval '1 hour', '{}')",
-        (message_id,),
-    )
-    key = broker_queue.message_lock_key("q.DQ", message_id)
-    assert len(broker_queue.stale_messages(conn, timedelta(minutes=1), 10)) == 1
+def test_sweeper_finds_stale_rows_nobody_holds(pg: PrivatePostgres, conn: Connection) -> None:
+    """The consumer's lock key (Python) and the sweeper's pg_locks lookup (SQL) agree."""
+    rows = {
+        "consumed-old": ("q.DQ", "consumed", "1 hour"),
+        "queued-old": ("q", "queued", "2 hours"),
+        "consumed-new": ("q", "consumed", "1 second"),
+        "done-old": ("q", "done", "1 hour"),
+    }
+    ids = {}
+    for name, (queue, state, age) in rows.items():
+        ids[name] = conn.execute(
+            "INSERT INTO dramatiq.queue (queue_name, message_id, state, mtime, message)"
+            " VALUES (%s, gen_random_uuid(), %s, now() - %s::interval, '{}') RETURNING message_id",
+            (queue, state, age),
+        ).fetchone()["message_id"]
+
+    def stale() -> list[str]:
+        found = broker_queue.stale_messages(conn, timedelta(minutes=1))
+        return [name for m in found for name, id_ in ids.items() if id_ == m.message_id]
+
+    assert stale() == ["consumed-old", "queued-old"]
+    key = broker_queue.message_lock_key("q.DQ", str(ids["consumed-old"]))
     with connect(pg.url, application_name="holder", autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (key,))
-        assert broker_queue.stale_messages(conn, timedelta(minutes=1), 10) == []
-    assert len(broker_queue.stale_messages(conn, timedelta(minutes=1), 10)) == 1
+        assert stale() == ["queued-old"]
+    assert stale() == ["consumed-old", "queued-old"]
+    with conn.transaction():
+        assert broker_queue.reannounce(conn, [ids["queued-old"], ids["done-old"]]) == 1
 
 
 @pytest.mark.slow
@@ -224,9 +248,7 @@ def test_burst_of_20000_drains_with_bounded_locks(conn: Connection, workers: Wor
 
 
 @pytest.mark.slow
-def test_retry_storm_of_16000_drains_with_bounded_locks(
-    conn: Connection, workers: Workers
-) -> None:
+def test_retry_storm_of_16000_drains_with_bounded_locks(conn: Connection, workers: Workers) -> None:
     total = 16_000
     for _ in range(2):
         workers.start(threads=4)
@@ -282,12 +304,7 @@ def _victim_takes_slow_message(
     orphan = message("sleep_then_record", key, 3.0)
     enqueue_all(conn, [orphan])
     wait_for(
-        lambda: count(
-            conn,
-            "SELECT count(*) AS n FROM dramatiq.queue WHERE message_id = %s AND state = 'consumed'",
-            orphan["message_id"],
-        )
-        == 1,
+        lambda: in_state(conn, orphan["message_id"], "consumed"),
         30,
         "the victim to take the message",
         workers,
@@ -301,17 +318,6 @@ def _kill(process: subprocess.Popen) -> float:
     return time.monotonic()
 
 
-def _done(conn: Connection, message_id: str) -> bool:
-    return (
-        count(
-            conn,
-            "SELECT count(*) AS n FROM dramatiq.queue WHERE message_id = %s AND state = 'done'",
-            message_id,
-        )
-        == 1
-    )
-
-
 @pytest.mark.slow
 def test_orphan_of_killed_worker_runs_on_busy_survivor(conn: Connection, workers: Workers) -> None:
     """Only the sweeper can help here: the survivor was already running when the victim died."""
@@ -321,7 +327,9 @@ def test_orphan_of_killed_worker_runs_on_busy_survivor(conn: Connection, workers
     enqueue_all(conn, [message("sleep_then_record", f"busy-{i}", 0.5) for i in range(60)])
     time.sleep(1.0)
     killed_at = _kill(victim)
-    wait_for(lambda: _done(conn, message_id), ORPHAN_DEADLINE_SECONDS, "the orphan", workers)
+    wait_for(
+        lambda: in_state(conn, message_id, "done"), ORPHAN_DEADLINE_SECONDS, "the orphan", workers
+    )
     recovered = time.monotonic() - killed_at
     busy_left = count(
         conn, "SELECT count(*) AS n FROM dramatiq.queue WHERE state IN ('queued', 'consumed')"
@@ -335,7 +343,9 @@ def test_orphan_of_killed_worker_runs_after_restart(conn: Connection, workers: W
     victim, message_id = _victim_takes_slow_message(conn, workers, "orphan-restart")
     killed_at = _kill(victim)
     workers.start(threads=2)
-    wait_for(lambda: _done(conn, message_id), ORPHAN_DEADLINE_SECONDS, "the orphan", workers)
+    wait_for(
+        lambda: in_state(conn, message_id, "done"), ORPHAN_DEADLINE_SECONDS, "the orphan", workers
+    )
     print(f"\norphan completed {time.monotonic() - killed_at:.1f} s after SIGKILL and restart")
     assert count(conn, "SELECT count(*) AS n FROM load_runs WHERE key = 'orphan-restart'") == 1
 
@@ -370,8 +380,9 @@ def test_broker_sessions_run_in_utc(conn: Connection, workers: Workers) -> None:
     workers.start(threads=2)
     enqueue_all(conn, [message("probe_session", "tz")])
     wait_for(
-        lambda: count(conn, "SELECT count(*) AS n FROM dramatiq.queue WHERE queue_name = 'parked'")
-        == 1,
+        lambda: (
+            count(conn, "SELECT count(*) AS n FROM dramatiq.queue WHERE queue_name = 'parked'") == 1
+        ),
         60,
         "the probe",
         workers,
@@ -409,8 +420,10 @@ def test_supervisor_restarts_killed_child_and_drains_on_sigterm(
     killed = _children(supervisor.pid)[0]
     killed.kill()
     restarted = wait_for(
-        lambda: killed.pid not in {c.pid for c in _children(supervisor.pid)}
-        and len(_children(supervisor.pid)) == 2,
+        lambda: (
+            killed.pid not in {c.pid for c in _children(supervisor.pid)}
+            and len(_children(supervisor.pid)) == 2
+        ),
         30,
         "a replacement child",
         workers,
@@ -421,12 +434,7 @@ def test_supervisor_restarts_killed_child_and_drains_on_sigterm(
     slow = message("sleep_then_record", "drain", 4.0)
     enqueue_all(conn, [slow])
     wait_for(
-        lambda: count(
-            conn,
-            "SELECT count(*) AS n FROM dramatiq.queue WHERE message_id = %s AND state = 'consumed'",
-            slow["message_id"],
-        )
-        == 1,
+        lambda: in_state(conn, slow["message_id"], "consumed"),
         30,
         "a child to take the message",
         workers,
@@ -435,5 +443,5 @@ def test_supervisor_restarts_killed_child_and_drains_on_sigterm(
     started = time.monotonic()
     assert supervisor.wait(45) == 0
     print(f"supervisor: drained and exited in {time.monotonic() - started:.1f} s")
-    assert _done(conn, slow["message_id"])
+    assert in_state(conn, slow["message_id"], "done")
     assert count(conn, "SELECT count(*) AS n FROM load_runs WHERE key = 'drain'") == 1

@@ -56,8 +56,17 @@ class PrivatePostgres:
         """Start the cluster (initialising and migrating it the first time)."""
         if not self._initialised:
             self._initdb()
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w",
-                  "-t", str(START_TIMEOUT_SECONDS), "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_SECONDS),
+            "start",
+        )
         self.running = True
         if not self._initialised:
             self._initialised = True
@@ -106,8 +115,16 @@ class PrivatePostgres:
         if self._user is not None:
             entry = pwd.getpwnam(self._user)
             os.chown(self.socket_dir, entry.pw_uid, entry.pw_gid)
-        self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        )
         conf = {
             "listen_addresses": "'127.0.0.1'",
             "port": self.port,
