@@ -70,9 +70,18 @@ def insert_inbound(
         RETURNING id
         """,
         (
-            tenant_id, conversation_id, channel, Direction.IN.value, message.type.value,
-            message.text, Jsonb(media) if media else None, Jsonb(message.details),
-            message.provider_message_id, message.reply_to, inbound_event_id, message.sent_at,
+            tenant_id,
+            conversation_id,
+            channel,
+            Direction.IN.value,
+            message.type.value,
+            message.text,
+            Jsonb(media) if media else None,
+            Jsonb(message.details),
+            message.provider_message_id,
+            message.reply_to,
+            inbound_event_id,
+            message.sent_at,
         ),
     ).fetchone()
     return row[0] if row else None
@@ -173,8 +182,13 @@ def park_status(
         ON CONFLICT (inbound_event_id) DO NOTHING
         """,
         (
-            tenant_id, channel, provider_message_id, status.value, at,
-            Jsonb([e.__dict__ for e in errors]), inbound_event_id,
+            tenant_id,
+            channel,
+            provider_message_id,
+            status.value,
+            at,
+            Jsonb([e.__dict__ for e in errors]),
+            inbound_event_id,
         ),
     )
 

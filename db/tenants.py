@@ -44,7 +44,12 @@ def create_tenant(
         RETURNING {_COLUMNS}
         """,
         (
-            slug, name, wa_phone_number_id, wa_app_secret, wa_verify_token, wa_access_token,
+            slug,
+            name,
+            wa_phone_number_id,
+            wa_app_secret,
+            wa_verify_token,
+            wa_access_token,
             Jsonb(settings or {}),
         ),
     )

@@ -1,9 +1,9 @@
 """Liveness and readiness for load balancers and orchestrators."""
 
 import redis
-from db.broker_queue import stats
 from flask import Blueprint, Response, current_app, jsonify
 
+from db.broker_queue import stats
 from domain.settings import Settings
 from webapp.db import UNAVAILABLE, transaction
 

@@ -220,7 +220,8 @@ def test_sweeper_finds_stale_rows_nobody_holds(pg: PrivatePostgres, conn: Connec
     with connect(pg.url, application_name="holder", autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (key,))
         assert stale() == ["queued-old"]
-    assert stale() == ["consumed-old", "queued-old"]
+        holder.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        assert stale() == ["consumed-old", "queued-old"]
     with conn.transaction():
         assert broker_queue.reannounce(conn, [ids["queued-old"], ids["done-old"]]) == 1
 
