@@ -57,22 +57,10 @@ FULL_PREFETCH_WAIT_SECONDS = 0.05
 # materialized CTE), so a concurrent update re-checking the WHERE clause cannot take it twice,
 # and a lock taken for a row that turned out to be finished is released before returning.
 _CONSUME = """
-WITH candidate AS MATERIALIZED (
-    SELECT pg_try_advisory_lock(%(lock)s) AS locked
-    FROM dramatiq.queue
-    WHERE message_id = %(message_id)s AND queue_name = %(queue_name)s
-        AND state IN ('queued', 'consumed')
-), taken AS (
-    UPDATE dramatiq.queue AS q
-    SET state = 'consumed', mtime = now()
-    FROM candidate
-    WHERE candidate.locked AND q.message_id = %(message_id)s AND q.queue_name = %(queue_name)s
-        AND q.state IN ('queued', 'consumed')
-    RETURNING q.message::text AS message
-)
-SELECT taken.message, CASE WHEN taken.message IS NULL THEN pg_advisory_unlock(%(lock)s) END
-FROM candidate LEFT JOIN taken ON true
-WHERE candidate.locked
+UPDATE dramatiq.queue SET state = 'consumed', mtime = now()
+WHERE message_id = %(message_id)s AND queue_name = %(queue_name)s
+    AND state IN ('queued', 'consumed') AND pg_try_advisory_lock(%(lock)s)
+RETURNING message::text
 """
 
 # Only the row this consumer took (same queue, still consumed): after a retry the row already

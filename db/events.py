@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import Connection
-from psycopg.rows import class_row
+from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from domain.models import EnvelopeEvent
@@ -84,10 +84,47 @@ def quarantine_body(
     content_type: str | None,
     body: bytes,
 ) -> int:
-    row = conn.execute(
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
         "INSERT INTO quarantine (tenant_id, channel, reason, content_type, body)"
         " VALUES (%s, %s, %s, %s, %s) RETURNING id",
         (tenant_id, channel, reason, content_type, body),
     ).fetchone()
     assert row is not None
     return row[0]
+
+
+@dataclass(frozen=True)
+class QuarantinedBody:
+    id: int
+    tenant_id: int
+    channel: str
+    reason: str
+    content_type: str | None
+    body: bytes
+    received_at: datetime
+    replayed_at: datetime | None
+
+
+_QUARANTINE = "id, tenant_id, channel, reason, content_type, body, received_at, replayed_at"
+
+
+def quarantined(conn: Connection, *, include_replayed: bool, limit: int) -> list[QuarantinedBody]:
+    cur = conn.cursor(row_factory=class_row(QuarantinedBody))
+    return cur.execute(
+        f"SELECT {_QUARANTINE} FROM quarantine"
+        " WHERE %s OR replayed_at IS NULL ORDER BY received_at DESC, id DESC LIMIT %s",
+        (include_replayed, limit),
+    ).fetchall()
+
+
+def quarantined_body(conn: Connection, quarantine_id: int) -> QuarantinedBody | None:
+    """One quarantined body, locked so two replays of it cannot interleave."""
+    cur = conn.cursor(row_factory=class_row(QuarantinedBody))
+    return cur.execute(
+        f"SELECT {_QUARANTINE} FROM quarantine WHERE id = %s FOR UPDATE", (quarantine_id,)
+    ).fetchone()
+
+
+def mark_replayed(conn: Connection, quarantine_id: int) -> None:
+    conn.execute("UPDATE quarantine SET replayed_at = now() WHERE id = %s", (quarantine_id,))

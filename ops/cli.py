@@ -6,7 +6,15 @@ import click
 import psycopg
 from psycopg import errors as pg_errors
 
-from ops import cli_db, cli_dead_letters, cli_queue, cli_run, cli_simulate, cli_tenants
+from ops import (
+    cli_db,
+    cli_dead_letters,
+    cli_quarantine,
+    cli_queue,
+    cli_run,
+    cli_simulate,
+    cli_tenants,
+)
 from ops.database import describe
 
 
@@ -46,4 +54,5 @@ main.add_command(cli_db.db)
 main.add_command(cli_tenants.tenants)
 main.add_command(cli_dead_letters.dead_letters)
 main.add_command(cli_queue.queue)
+main.add_command(cli_quarantine.quarantine)
 main.add_command(cli_simulate.simulate)

@@ -5,23 +5,16 @@ import logging
 from flask import Blueprint, Response, abort, request
 from psycopg import Connection
 
-from actors.chain import enqueue
-from actors.ingest import apply_status, ingest_event, record_provider_error
+from actors.intake import accept_whatsapp_envelope
 from db import events, tenants
 from db.tenants import Tenant
 from domain.channels import whatsapp
 from domain.errors import UnparseableEnvelope
-from domain.models import Channel, EventKind
+from domain.models import Channel
 from webapp.db import UNAVAILABLE, transaction, unavailable
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-
-_FIRST_STEP = {
-    EventKind.MESSAGE: ingest_event,
-    EventKind.STATUS: apply_status,
-    EventKind.ERROR: record_provider_error,
-}
 
 
 @blueprint.get("/whatsapp/<tenant_slug>")
@@ -68,19 +61,9 @@ def whatsapp_events(tenant_slug: str) -> Response:
 
 def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
     try:
-        found = whatsapp.split_envelope(body)
+        accept_whatsapp_envelope(conn, tenant, body)
     except UnparseableEnvelope as error:
         _quarantine(conn, tenant, body, error.reason)
-        return
-    foreign = [e for e in found if e.phone_number_id != tenant.wa_phone_number_id]
-    if foreign:
-        # Signed with this tenant's secret yet about another number: keep it for a human.
-        _quarantine(
-            conn, tenant, body, f"phone_number_id {foreign[0].phone_number_id} is not this tenant's"
-        )
-        return
-    new = events.insert_new_events(conn, tenant.id, Channel.WHATSAPP, found)
-    enqueue(conn, [_FIRST_STEP[EventKind(event.kind)].message(event.id) for event in new])
 
 
 def _quarantine(conn: Connection, tenant: Tenant, body: bytes, reason: str) -> None:

@@ -1,0 +1,34 @@
+"""Turning a verified webhook body into stored events and their first jobs, in the caller's
+transaction. Used by the webhook and by the replay of quarantined bodies."""
+
+from psycopg import Connection
+
+from actors.chain import enqueue
+from actors.ingest import apply_status, ingest_event, record_provider_error
+from db import events
+from db.events import NewEvent
+from db.tenants import Tenant
+from domain.channels import whatsapp
+from domain.errors import UnparseableEnvelope
+from domain.models import Channel, EventKind
+
+_FIRST_STEP = {
+    EventKind.MESSAGE: ingest_event,
+    EventKind.STATUS: apply_status,
+    EventKind.ERROR: record_provider_error,
+}
+
+
+def accept_whatsapp_envelope(conn: Connection, tenant: Tenant, body: bytes) -> list[NewEvent]:
+    """Store the events not seen before, each with its first job; returns the new ones.
+
+    Raises UnparseableEnvelope for a body to quarantine, including one signed with this tenant's
+    secret that speaks for another phone number.
+    """
+    found = whatsapp.split_envelope(body)
+    foreign = {e.phone_number_id for e in found} - {tenant.wa_phone_number_id}
+    if foreign:
+        raise UnparseableEnvelope(f"phone_number_id {sorted(foreign)[0]} is not this tenant's")
+    new = events.insert_new_events(conn, tenant.id, Channel.WHATSAPP, found)
+    enqueue(conn, [_FIRST_STEP[EventKind(event.kind)].message(event.id) for event in new])
+    return new

@@ -1,0 +1,83 @@
+"""`recado quarantine`: correctly signed webhook bodies we could not parse, kept raw."""
+
+import click
+
+from db.events import mark_replayed, quarantined, quarantined_body
+from db.tenants import tenant_by_id
+from domain.errors import UnparseableEnvelope
+from ops.database import cli_connection
+from ops.output import format_table, format_time
+
+
+@click.group()
+def quarantine() -> None:
+    """Authenticated webhook bodies that could not be parsed: inspect and replay them."""
+
+
+@quarantine.command("list")
+@click.option("--all", "include_replayed", is_flag=True, help="Include bodies already replayed.")
+@click.option("--limit", type=int, default=100, show_default=True)
+def list_(include_replayed: bool, limit: int) -> None:
+    """Quarantined bodies, newest first (the bodies themselves hold personal data: see `show`)."""
+    with cli_connection() as conn:
+        rows = quarantined(conn, include_replayed=include_replayed, limit=limit)
+    if not rows:
+        click.echo("nothing in quarantine")
+        return
+    header = ("id", "tenant", "channel", "received", "bytes", "replayed", "reason")
+    table = [
+        (
+            str(q.id),
+            str(q.tenant_id),
+            q.channel,
+            format_time(q.received_at),
+            str(len(q.body)),
+            format_time(q.replayed_at),
+            q.reason,
+        )
+        for q in rows
+    ]
+    click.echo(format_table([header, *table]))
+
+
+@quarantine.command()
+@click.argument("quarantine_id", type=int)
+def show(quarantine_id: int) -> None:
+    """One quarantined body, printed as received (it may contain phone numbers and chat text)."""
+    with cli_connection() as conn:
+        q = quarantined_body(conn, quarantine_id)
+    if q is None:
+        raise click.ClickException(f"no quarantined body {quarantine_id}")
+    click.echo(
+        f"id {q.id}, tenant {q.tenant_id}, {q.channel}, received {format_time(q.received_at)}"
+    )
+    click.echo(f"reason: {q.reason}")
+    click.echo(q.body.decode("utf-8", errors="replace"))
+
+
+@quarantine.command()
+@click.argument("quarantine_id", type=int)
+def replay(quarantine_id: int) -> None:
+    """Parse a quarantined body again (after a parser fix) and store its events once."""
+    with cli_connection() as conn:
+        # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
+        from actors.intake import accept_whatsapp_envelope
+
+        q = quarantined_body(conn, quarantine_id)
+        if q is None:
+            raise click.ClickException(f"no quarantined body {quarantine_id}")
+        if q.replayed_at is not None:
+            click.echo(f"{quarantine_id}: already replayed at {format_time(q.replayed_at)}")
+            return
+        tenant = tenant_by_id(conn, q.tenant_id)
+        if tenant is None or q.channel != "whatsapp":
+            raise click.ClickException(f"{quarantine_id}: no replay for {q.channel} bodies")
+        try:
+            new = accept_whatsapp_envelope(conn, tenant, bytes(q.body))
+        except UnparseableEnvelope as error:
+            raise click.ClickException(
+                f"{quarantine_id}: still unparseable: {error.reason}"
+            ) from None
+        mark_replayed(conn, q.id)
+        conn.commit()
+    click.echo(f"{quarantine_id}: replayed, {len(new)} new events queued")

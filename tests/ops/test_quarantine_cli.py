@@ -1,0 +1,43 @@
+"""`recado quarantine`: a quarantined body is visible and, once parseable, replayed once."""
+
+from click.testing import CliRunner
+
+from ops.cli import main
+from tests.conftest import count, fixture_body, queued_jobs, signed_headers
+
+URL = "/webhooks/whatsapp/acme"
+
+
+def test_quarantined_body_is_listed_and_replayed_once(client, tenant, db):
+    good = fixture_body("text.json")
+    # Quarantined because it spoke for a phone number the tenant did not have yet.
+    db.execute("UPDATE tenants SET wa_phone_number_id = '1' WHERE id = %s", (tenant.id,))
+    assert client.post(URL, data=good, headers=signed_headers(good)).status_code == 200
+    assert count(db, "quarantine") == 1
+    runner = CliRunner()
+
+    listed = runner.invoke(main, ["quarantine", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "106540352242922" in listed.output  # the reason names the foreign number
+
+    still_bad = runner.invoke(main, ["quarantine", "replay", "1"])
+    assert still_bad.exit_code == 1
+    assert "still unparseable" in still_bad.output
+    assert count(db, "inbound_events") == 0
+
+    # The operator fixes the tenant's configuration: the replay now stores the event once.
+    db.execute(
+        "UPDATE tenants SET wa_phone_number_id = '106540352242922' WHERE id = %s", (tenant.id,)
+    )
+    replayed = runner.invoke(main, ["quarantine", "replay", "1"])
+    assert replayed.exit_code == 0, replayed.output
+    assert "1 new events" in replayed.output
+    again = runner.invoke(main, ["quarantine", "replay", "1"])
+    assert "already replayed" in again.output
+    assert count(db, "inbound_events") == 1
+    assert [actor for _, actor, _ in queued_jobs(db)] == ["ingest_event"]
+
+    shown = runner.invoke(main, ["quarantine", "show", "1"])
+    assert shown.exit_code == 0
+    assert "Does it come in another color?" in shown.output
+    assert runner.invoke(main, ["quarantine", "show", "99"]).exit_code == 1
