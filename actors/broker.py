@@ -53,15 +53,6 @@ CONNECT_TIMEOUT_SECONDS = 5
 # which hands out the delayed messages whose eta has passed.
 FULL_PREFETCH_WAIT_SECONDS = 0.05
 
-# Lock, update and, when no row was taken, unlock in one statement. The lock is tried once (a
-# materialized CTE), so a concurrent update re-checking the WHERE clause cannot take it twice,
-# and a lock taken for a row that turned out to be finished is released before returning.
-_CONSUME = """
-UPDATE dramatiq.queue SET state = 'consumed', mtime = now()
-WHERE message_id = %(message_id)s AND queue_name = %(queue_name)s
-    AND state IN ('queued', 'consumed') AND pg_try_advisory_lock(%(lock)s)
-RETURNING message::text
-"""
 
 # Only the row this consumer took (same queue, still consumed): after a retry the row already
 # belongs to the delay queue. No NOTIFY: nothing listens for acks, and NOTIFY serialises commits.
@@ -206,7 +197,8 @@ class HardenedConsumer(PostgresConsumer):
         lock = broker_queue.message_lock_key(self.queue_name, message_id)
         with _cursor(self.get_consume_conn()) as curs:
             curs.execute(
-                _CONSUME, {"lock": lock, "message_id": message_id, "queue_name": self.queue_name}
+                broker_queue.CONSUME_SQL,
+                {"lock": lock, "message_id": message_id, "queue_name": self.queue_name},
             )
             row = curs.fetchone()
         if row is None or row[0] is None:

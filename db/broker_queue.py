@@ -1,8 +1,8 @@
 """Housekeeping queries on dramatiq-pg's queue table (psycopg 3; the caller owns the transaction).
 
 The broker's consumers hold a session-level advisory lock per message they own, keyed by
-`message_lock_key`; the sweeper reads pg_locks with the same key computed in SQL, so the two
-definitions below must agree (tests/actors checks they do).
+`message_lock_key` and taken by CONSUME_SQL; the sweeper reads pg_locks with the same key computed
+in SQL, so the two definitions below must agree (tests/actors checks they do).
 """
 
 import hashlib
@@ -26,6 +26,31 @@ _LOCK_KEY_SQL = (
     "('x' || left(encode(sha256(convert_to(q.queue_name || '/' || q.message_id::text, 'UTF8')),"
     " 'hex'), 16))::bit(64)::bigint"
 )
+
+# The broker's consume statement (actors/broker.py runs it through psycopg2; named parameters read
+# the same in both drivers). Lock, update and, when no row was taken, unlock in one statement:
+# the lock is tried once (a materialized CTE), so a concurrent update making PostgreSQL re-check
+# the UPDATE's WHERE clause cannot take it twice, and a lock taken for a row that turned out to be
+# finished or moved to another queue is released before the statement returns.
+CONSUME_SQL = """
+WITH candidate AS MATERIALIZED (
+    SELECT pg_try_advisory_lock(%(lock)s) AS locked
+    FROM dramatiq.queue
+    WHERE message_id = %(message_id)s AND queue_name = %(queue_name)s
+        AND state IN ('queued', 'consumed')
+), taken AS (
+    UPDATE dramatiq.queue AS q
+    SET state = 'consumed', mtime = now()
+    FROM candidate
+    WHERE candidate.locked AND q.message_id = %(message_id)s AND q.queue_name = %(queue_name)s
+        AND q.state IN ('queued', 'consumed')
+    RETURNING q.message::text AS message
+)
+SELECT taken.message,
+    CASE WHEN taken.message IS NULL THEN pg_advisory_unlock(%(lock)s) END AS released
+FROM candidate LEFT JOIN taken ON true
+WHERE candidate.locked
+"""
 
 # Advisory locks on bigint keys appear in pg_locks split in two oids (classid high, objid low).
 _HELD_KEYS = """

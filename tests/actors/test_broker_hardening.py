@@ -226,6 +226,51 @@ def test_sweeper_finds_stale_rows_nobody_holds(pg: PrivatePostgres, conn: Connec
         assert broker_queue.reannounce(conn, [ids["queued-old"], ids["done-old"]]) == 1
 
 
+def test_consume_never_keeps_a_lock_for_a_row_it_did_not_take(
+    pg: PrivatePostgres, conn: Connection
+) -> None:
+    """The race that leaks a lock with dramatiq-pg's `WHERE ... AND pg_try_advisory_lock(..)`.
+
+    A consumer reads the row while it is still `consumed` (another worker's ack is not yet
+    committed), takes the lock, waits on the row, and re-checks it after the commit: `done`.
+    """
+    row = message("record", "race")
+    enqueue_all(conn, [row])
+    conn.execute("UPDATE dramatiq.queue SET state = 'consumed'")
+    params = {
+        "lock": broker_queue.message_lock_key("default", row["message_id"]),
+        "message_id": row["message_id"],
+        "queue_name": "default",
+    }
+    with (
+        connect(pg.url, application_name="acker") as acker,
+        connect(pg.url, application_name="racer", autocommit=True) as racer,
+    ):
+        acker.execute("UPDATE dramatiq.queue SET state = 'done'")
+        result: list[object] = []
+        consume = threading.Thread(
+            target=lambda: result.append(racer.execute(broker_queue.CONSUME_SQL, params).fetchone())
+        )
+        consume.start()
+        wait_for(
+            lambda: (
+                count(
+                    conn,
+                    "SELECT count(*) AS n FROM pg_stat_activity"
+                    " WHERE application_name = 'racer' AND wait_event_type = 'Lock'",
+                )
+                == 1
+            ),
+            10,
+            "the racer to wait on the row",
+        )
+        acker.commit()
+        consume.join(10)
+        assert count(conn, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'") == 0
+        # The racer did take the lock, and released it in the same statement.
+        assert result == [{"message": None, "released": True}]
+
+
 @pytest.mark.slow
 def test_burst_of_20000_drains_with_bounded_locks(conn: Connection, workers: Workers) -> None:
     total = 20_000
