@@ -163,6 +163,9 @@ class HardenedConsumer(PostgresConsumer):
         # Lock keys of messages whose ack/nack has committed, released by the consumer thread.
         self.unlock_q: SimpleQueue[int] = SimpleQueue()
         self._slot_freed = threading.Condition()
+        # Messages announced again while this consumer still ran them (a retry whose backoff
+        # ended before the failed attempt's ack committed): looked at again after that ack.
+        self._recheck: set[str] = set()
 
     @raise_connection_error
     def __next__(self) -> MessageProxy | None:
@@ -192,8 +195,10 @@ class HardenedConsumer(PostgresConsumer):
     @raise_connection_error
     def _take(self, payload: str) -> dramatiq.Message | None:
         message_id = json.loads(payload)["message_id"]
-        if message_id in self.in_processing:
-            return None
+        with self._slot_freed:
+            if message_id in self.in_processing:
+                self._recheck.add(message_id)
+                return None
         lock = broker_queue.message_lock_key(self.queue_name, message_id)
         with _cursor(self.get_consume_conn()) as curs:
             curs.execute(
@@ -228,6 +233,10 @@ class HardenedConsumer(PostgresConsumer):
         self.unlock_q.put(broker_queue.message_lock_key(message.queue_name, message.message_id))
         with self._slot_freed:
             self.in_processing.discard(message.message_id)
+            if message.message_id in self._recheck:
+                self._recheck.discard(message.message_id)
+                payload = json.dumps({"message_id": message.message_id})
+                self.notifies.append(Notify(0, f"dramatiq.{self.queue_name}.enqueue", payload))
             self._slot_freed.notify()
 
     @raise_connection_error
