@@ -303,3 +303,48 @@ def _message_item(wamid: str) -> dict:
     value = envelope["entry"][0]["changes"][0]["value"]
     message = dict(value["messages"][0], id=wamid)
     return {"message": message, "contact": value["contacts"][0], "metadata": value["metadata"]}
+
+
+DERIVED_TYPES = {
+    "audio": (
+        {"audio": {"id": "aud-1", "mime_type": "audio/ogg; codecs=opus", "voice": True}},
+        None,
+    ),
+    "video": (
+        {"video": {"id": "vid-1", "mime_type": "video/mp4", "caption": "my knee"}},
+        "my knee",
+    ),
+    "document": (
+        {"document": {"id": "doc-1", "mime_type": "application/pdf", "filename": "rx.pdf"}},
+        None,
+    ),
+    "sticker": ({"sticker": {"id": "stk-1", "mime_type": "image/webp", "animated": False}}, None),
+    "contacts": (
+        {"contacts": [{"name": {"formatted_name": "Ana Ruiz"}, "phones": [{"phone": "+1555"}]}]},
+        "Ana Ruiz",
+    ),
+    "reaction": ({"reaction": {"message_id": "wamid.earlier", "emoji": "👍"}}, "👍"),
+    "a_future_type": ({"a_future_type": {"x": 1}}, None),
+}
+
+
+def test_every_message_type_is_stored(client, tenant, db, worker):
+    envelope = json.loads(fixture_body("text.json"))
+    template = envelope["entry"][0]["changes"][0]["value"]["messages"][0]
+    messages = []
+    for n, (kind, (body, _)) in enumerate(DERIVED_TYPES.items()):
+        item = {k: v for k, v in template.items() if k != "text"}
+        messages.append({**item, "id": f"wamid.derived-{n}", "type": kind, **body})
+    envelope["entry"][0]["changes"][0]["value"]["messages"] = messages
+    post(client, json.dumps(envelope).encode())
+    wait_for(all_processed(db))
+    rows = db.execute(
+        "SELECT m.type, m.text, m.media->>'media_id' FROM messages m"
+        " JOIN inbound_events e ON e.id = m.inbound_event_id ORDER BY e.id"
+    ).fetchall()
+    expected_types = [k if k != "a_future_type" else "unsupported" for k in DERIVED_TYPES]
+    assert [r[0] for r in rows] == expected_types
+    for (_, text), row in zip(DERIVED_TYPES.values(), rows, strict=True):
+        if text is not None:
+            assert text in row[1]
+    assert [r[2] for r in rows[:4]] == ["aud-1", "vid-1", "doc-1", "stk-1"]
