@@ -139,8 +139,7 @@ recado is running.
   health        {base}/healthz  {base}/readyz
   database      {describe(url)}{where}
   demo tenant   {demo.slug} ({demo.name}), phone number id {demo.wa_phone_number_id}
-  app secret    {demo.wa_app_secret}
-  verify token  {demo.wa_verify_token}
+                (its generated secrets stay in the database; `simulate` reads them there)
 
 Send 20 simulated WhatsApp messages from 5 contacts (in another terminal, same directory):
   {recado} simulate whatsapp --url {base} --tenant {demo.slug} --messages 20 --contacts 5

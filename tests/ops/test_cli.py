@@ -416,6 +416,11 @@ def test_run_serves_webhooks_and_stops_cleanly_on_sigterm(db: psycopg.Connection
         banner = "".join(output)
         assert f"http://127.0.0.1:{port}/webhooks/whatsapp/demo" in banner
         assert "simulate whatsapp" in banner
+        (secret, token) = db.execute(
+            "SELECT wa_app_secret, wa_verify_token FROM tenants WHERE slug = 'demo'"
+        ).fetchone()
+        assert secret not in banner
+        assert token not in banner
 
         simulated = recado(
             "simulate", "whatsapp", "--url", f"http://127.0.0.1:{port}", "--messages", "5"
