@@ -1,6 +1,7 @@
 """Tenants: the businesses one deployment serves, with their channel credentials."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from psycopg import Connection
 from psycopg.rows import class_row
@@ -17,10 +18,13 @@ class Tenant:
     wa_verify_token: str | None = field(repr=False)
     wa_access_token: str | None = field(repr=False)
     settings: dict
+    sending_paused_at: datetime | None = None
+    sending_paused_reason: str | None = None
 
 
 _COLUMNS = (
-    "id, slug, name, wa_phone_number_id, wa_app_secret, wa_verify_token, wa_access_token, settings"
+    "id, slug, name, wa_phone_number_id, wa_app_secret, wa_verify_token, wa_access_token, settings,"
+    " sending_paused_at, sending_paused_reason"
 )
 
 

@@ -21,6 +21,12 @@ class Settings:
     sweep_after: timedelta = timedelta(seconds=15)
     # Keeps advisory locks bounded while many messages wait in retry backoff.
     delay_queue_prefetch: int = 200
+    # After a send whose outcome is unknown, how long to wait for a status webhook proving the
+    # provider accepted it before sending again.
+    send_evidence_wait: timedelta = timedelta(seconds=120)
+    # Circuit breaker per tenant and channel.
+    breaker_failure_threshold: int = 5
+    breaker_cooldown: timedelta = timedelta(seconds=30)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -37,4 +43,11 @@ class Settings:
             queue_retention=timedelta(days=float(env.get("RECADO_QUEUE_RETENTION_DAYS", "7"))),
             sweep_after=timedelta(seconds=float(env.get("RECADO_SWEEP_AFTER_SECONDS", "15"))),
             delay_queue_prefetch=int(env.get("RECADO_DELAY_QUEUE_PREFETCH", "200")),
+            send_evidence_wait=timedelta(
+                seconds=float(env.get("RECADO_SEND_EVIDENCE_WAIT_SECONDS", "120"))
+            ),
+            breaker_failure_threshold=int(env.get("RECADO_BREAKER_FAILURES", "5")),
+            breaker_cooldown=timedelta(
+                seconds=float(env.get("RECADO_BREAKER_COOLDOWN_SECONDS", "30"))
+            ),
         )

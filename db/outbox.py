@@ -1,0 +1,129 @@
+"""The outbox: outbound message rows as the send step reads and updates them."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import Connection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from domain.models import ProviderError
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    tenant_id: int
+    conversation_id: int
+    channel: str
+    type: str
+    text: str | None
+    details: dict
+    reply_to: str | None
+    delivery_status: str
+    provider_message_id: str | None
+    send_attempts: int
+    send_started_at: datetime | None
+    send_uncertain: bool
+    recipient: str
+    last_inbound_at: datetime | None
+    conversation_status: str
+
+
+def lock_for_send(conn: Connection, tenant_id: int, message_id: int) -> OutboxMessage | None:
+    """The outbound row with what sending needs, locked against a concurrent attempt."""
+    cur = conn.cursor(row_factory=class_row(OutboxMessage))
+    return cur.execute(
+        """
+        SELECT m.id, m.tenant_id, m.conversation_id, m.channel, m.type, m.text, m.details,
+               m.reply_to, m.delivery_status, m.provider_message_id, m.send_attempts,
+               m.send_started_at, m.send_uncertain, c.channel_user_id AS recipient,
+               v.last_inbound_at, v.status AS conversation_status
+        FROM messages m
+        JOIN conversations v ON v.id = m.conversation_id AND v.tenant_id = m.tenant_id
+        JOIN contacts c ON c.id = v.contact_id AND c.tenant_id = m.tenant_id
+        WHERE m.tenant_id = %s AND m.id = %s AND m.direction = 'out'
+        FOR UPDATE OF m
+        """,
+        (tenant_id, message_id),
+    ).fetchone()
+
+
+def tenant_of_message(conn: Connection, message_id: int) -> int | None:
+    """The tenant an outbound message belongs to (a job carries only the message id)."""
+    row = conn.execute(
+        "SELECT tenant_id FROM messages WHERE id = %s AND direction = 'out'", (message_id,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def claim(conn: Connection, message_id: int, *, resend: bool) -> None:
+    """`sending`, and uncertain until the provider's answer is recorded."""
+    conn.execute(
+        """
+        UPDATE messages SET delivery_status = 'sending', send_attempts = send_attempts + 1,
+            send_started_at = now(), send_uncertain = true, resends = resends + %s,
+            updated_at = now()
+        WHERE id = %s
+        """,
+        (1 if resend else 0, message_id),
+    )
+
+
+def record_rejection(conn: Connection, message_id: int, error: ProviderError | None) -> None:
+    """The provider answered no: the attempt certainly did not send anything."""
+    conn.execute(
+        "UPDATE messages SET send_uncertain = false, updated_at = now(),"
+        " error = COALESCE(%s, error) WHERE id = %s",
+        (Jsonb([error.__dict__]) if error else None, message_id),
+    )
+
+
+def convert_to_template(conn: Connection, message_id: int, template: dict) -> None:
+    """Outside the 24-hour window: the free-form text becomes the re-engagement template."""
+    conn.execute(
+        """
+        UPDATE messages SET type = 'template',
+            details = details || jsonb_build_object('template', %s::jsonb,
+                                                    'converted_from', type),
+            updated_at = now()
+        WHERE id = %s
+        """,
+        (Jsonb(template), message_id),
+    )
+
+
+def flag_for_human(conn: Connection, conversation_id: int, reason: str) -> None:
+    conn.execute(
+        "UPDATE conversations SET status = 'handoff', needs_human_reason = %s, updated_at = now()"
+        " WHERE id = %s AND status <> 'closed'",
+        (reason, conversation_id),
+    )
+
+
+def pending_of_tenant(conn: Connection, tenant_id: int) -> list[int]:
+    """Outbound messages not yet accepted by the provider, oldest first."""
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM messages WHERE tenant_id = %s AND delivery_status IN"
+            " ('pending', 'sending') ORDER BY id",
+            (tenant_id,),
+        ).fetchall()
+    ]
+
+
+def pause_tenant(conn: Connection, tenant_id: int, reason: str) -> int:
+    """Stop the tenant's sending; returns how many of its messages are still unsent."""
+    conn.execute(
+        "UPDATE tenants SET sending_paused_at = now(), sending_paused_reason = %s WHERE id = %s",
+        (reason, tenant_id),
+    )
+    return len(pending_of_tenant(conn, tenant_id))
+
+
+def resume_tenant(conn: Connection, tenant_id: int) -> None:
+    conn.execute(
+        "UPDATE tenants SET sending_paused_at = NULL, sending_paused_reason = NULL WHERE id = %s",
+        (tenant_id,),
+    )
