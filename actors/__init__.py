@@ -17,4 +17,4 @@ from actors.middleware import StepJournal  # noqa: E402
 broker = build_broker(settings, middleware=[StepJournal(pool)])
 dramatiq.set_broker(broker)
 
-from actors import ingest  # noqa: E402, F401
+from actors import ingest, send  # noqa: E402, F401

@@ -212,6 +212,12 @@ class HardenedConsumer(PostgresConsumer):
         return dramatiq.Message.decode(row[0].encode())
 
     def ack(self, message: MessageProxy) -> None:
+        if getattr(message, "_exception", None) is not None:
+            # A failed attempt that was not given up: its retry owns the row (moved to the
+            # delay queue), or, when queueing the retry itself failed, the row stays consumed
+            # and the sweeper runs it again. Marking it done would lose the message.
+            self._release(message)
+            return
         self._finish(message, "done")
 
     def nack(self, message: MessageProxy) -> None:
@@ -230,6 +236,9 @@ class HardenedConsumer(PostgresConsumer):
                 },
             )
         # Committed: only now may another consumer lock the message (earlier, it would run twice).
+        self._release(message)
+
+    def _release(self, message: MessageProxy) -> None:
         self.unlock_q.put(broker_queue.message_lock_key(message.queue_name, message.message_id))
         with self._slot_freed:
             self.in_processing.discard(message.message_id)

@@ -15,6 +15,7 @@ def attach_provider_id(
     conn: Connection, message: OutboundMessage, provider_message_id: str
 ) -> None:
     """Record the provider's id for our message, then apply statuses that arrived before it."""
+    messages.lock_provider_id(conn, message.tenant_id, message.channel, provider_message_id)
     messages.record_provider_id(conn, message.id, provider_message_id)
     current = DeliveryStatus(message.delivery_status)
     parked = messages.take_parked_statuses(
@@ -30,6 +31,7 @@ def attach_provider_id(
 
 def apply_status_update(conn: Connection, event: StoredEvent, update: StatusUpdate) -> str:
     """Move the message forward, or park the update until its message is known."""
+    messages.lock_provider_id(conn, event.tenant_id, event.channel, update.provider_message_id)
     message = messages.outbound_by_provider_id(
         conn, event.tenant_id, event.channel, update.provider_message_id
     )

@@ -5,11 +5,16 @@ import threading
 
 from psycopg_pool import ConnectionPool
 
+from actors.clients.whatsapp import WhatsAppClient
+from actors.pacing import Pacer, make_pacer
 from db.pool import make_pool
+from db.tenants import Tenant
 from domain.settings import Settings
 
 settings = Settings.from_env(os.environ)
 
+# Set by the worker's entry point from its thread count before the pool opens.
+pool_size = 12
 _pool: ConnectionPool | None = None
 _pool_lock = threading.Lock()
 
@@ -20,8 +25,31 @@ def pool() -> ConnectionPool:
     if _pool is None:
         with _pool_lock:
             if _pool is None:
-                # Sized for dramatiq's default 8 worker threads plus the middleware.
                 _pool = make_pool(
-                    settings.database_url, application_name="recado-worker", max_size=12, timeout=10
+                    settings.database_url,
+                    application_name="recado-worker",
+                    max_size=pool_size,
+                    timeout=10,
                 )
     return _pool
+
+
+_clients: dict[tuple[str, str], WhatsAppClient] = {}
+_pacer: Pacer | None = None
+
+
+def whatsapp_client(tenant: Tenant) -> WhatsAppClient:
+    """One client (and its connection pool) per business number and token, per process."""
+    key = (tenant.wa_phone_number_id or "", tenant.wa_access_token or "")
+    with _pool_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = WhatsAppClient(settings.whatsapp_api_base_url, key[0], key[1])
+    return client
+
+
+def pacer() -> Pacer:
+    global _pacer
+    if _pacer is None:
+        _pacer = make_pacer(settings.redis_url)
+    return _pacer

@@ -5,6 +5,7 @@ from typing import Any
 import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
 from sentry_sdk.integrations.flask import FlaskIntegration
+from sentry_sdk.integrations.logging import ignore_logger
 
 from domain.scrub import scrub
 from domain.settings import Settings
@@ -26,6 +27,9 @@ def init_sentry(settings: Settings) -> None:
         include_local_variables=False,
         before_send=before_send,
     )
+    # dramatiq logs every failed attempt at ERROR; the dead-letter middleware reports the final
+    # failure once, so these log records must not become events of their own.
+    ignore_logger("dramatiq.worker.WorkerThread")
 
 
 def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
@@ -34,6 +38,10 @@ def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] |
     for exception in event.get("exception", {}).get("values", []):
         if exception.get("mechanism", {}).get("type") == "dramatiq":
             return None
+    for exception in event.get("exception", {}).get("values", []):
+        # PostgreSQL's DETAIL and CONTEXT lines can quote row values (chat text).
+        if isinstance(exception.get("value"), str):
+            exception["value"] = exception["value"].split("\n", 1)[0]
     for key in _SCRUBBED_SECTIONS:
         if key in event:
             event[key] = scrub(event[key])

@@ -74,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
     settings = Settings.from_env(os.environ)
     # The package installs the app's broker and declares its actors; extra modules may add more.
-    importlib.import_module("actors")
+    runtime = importlib.import_module("actors.runtime")
+    # Every worker thread and the journal may hold a connection at once.
+    runtime.pool_size = args.threads + 4
     for module in args.imports:
         importlib.import_module(module)
     return run_worker(dramatiq.get_broker(), settings, threads=args.threads, queues=args.queues)

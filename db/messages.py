@@ -204,3 +204,13 @@ def take_parked_statuses(
         " RETURNING id, status, status_at, errors",
         (tenant_id, channel, provider_message_id),
     ).fetchall()
+
+
+def lock_provider_id(
+    conn: Connection, tenant_id: int, channel: str, provider_message_id: str
+) -> None:
+    """Serialise, per provider id, parking a status with recording that id (and draining)."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"{tenant_id}:{channel}:{provider_message_id}",),
+    )

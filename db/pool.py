@@ -14,6 +14,13 @@ def connect_kwargs(application_name: str) -> dict[str, object]:
         "application_name": application_name,
         # A dead server must not hold a webhook for long: the provider retries a 5xx.
         "connect_timeout": 2,
+        # A server that vanishes without closing connections (failover, network loss) is
+        # noticed in seconds, not at the kernel's default of minutes.
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 2,
+        "tcp_user_timeout": 5000,
     }
 
 

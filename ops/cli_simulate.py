@@ -2,9 +2,11 @@
 
 import random
 import secrets
+import signal
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import click
 import httpx
@@ -12,7 +14,9 @@ import httpx
 from db.tenants import tenant_by_slug
 from domain.channels.whatsapp import sign
 from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelope
+from domain.settings import GRAPH_API_BASE_URL
 from ops.database import cli_connection
+from ops.simulators.graph_api import FAULTS, GraphApiSimulator, SimulatorConfig, TenantRoute
 
 SAMPLE_TEXTS = (
     "Hi! Do you have a slot on Friday afternoon?",
@@ -142,3 +146,155 @@ def _tenant_credentials(
     if not secret or not number:
         raise click.ClickException(f"tenant {slug!r} has no WhatsApp app secret or phone number id")
     return secret, number
+
+
+@simulate.command("graph-api")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port", default=8081, show_default=True, type=click.IntRange(0, 65535), help="0: any free."
+)
+@click.option(
+    "--tenant",
+    "slugs",
+    multiple=True,
+    default=("demo",),
+    show_default=True,
+    help="Tenant slug; repeat for several.",
+)
+@click.option(
+    "--webhook-base",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Statuses go to {base}/webhooks/whatsapp/{slug}.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="KIND=RATE",
+    help=f"Probability per send of a fault; KIND is one of {', '.join(FAULTS)}. Repeatable.",
+)
+@click.option(
+    "--fail-recipient",
+    "fail_recipients",
+    multiple=True,
+    metavar="NUMBER=CODE",
+    help="Sends to NUMBER get a failed status with this error code. Repeatable.",
+)
+@click.option(
+    "--status-delays",
+    default="50,100,150",
+    show_default=True,
+    metavar="MS,MS,MS",
+    help="Delays of the sent, delivered and read statuses after a send.",
+)
+@click.option("--shuffle", is_flag=True, help="Post each send's statuses in random order.")
+@click.option("--no-statuses", is_flag=True, help="Post no status webhooks at all.")
+@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--hold-seconds",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="How long a 'timeout' fault holds its answer.",
+)
+@click.option("--seed", type=int, help="Seed for faults and shuffling, to repeat a run.")
+def graph_api(
+    host: str,
+    port: int,
+    slugs: tuple[str, ...],
+    webhook_base: str,
+    faults: tuple[str, ...],
+    fail_recipients: tuple[str, ...],
+    status_delays: str,
+    shuffle: bool,
+    no_statuses: bool,
+    latency_ms: int,
+    hold_seconds: float,
+    seed: int | None,
+) -> None:
+    """A local WhatsApp Cloud API in the foreground, until Ctrl-C.
+
+    Accepts sends with each tenant's access token, answers like Meta, posts signed status
+    webhooks back to recado and injects the requested faults.
+    """
+    # Options are checked before the database is read, so a typo costs no PostgreSQL start.
+    try:
+        delays = [int(ms) for ms in status_delays.split(",")]
+        if len(delays) != 3:
+            raise ValueError("--status-delays takes three delays in ms: sent,delivered,read")
+        options = SimulatorConfig(
+            routes={},
+            host=host,
+            port=port,
+            status_delays_ms=(delays[0], delays[1], delays[2]),
+            send_statuses=not no_statuses,
+            shuffle_statuses=shuffle,
+            fail_recipients={
+                n: int(code) for n, code in _pairs(fail_recipients, "--fail-recipient")
+            },
+            faults={kind: float(rate) for kind, rate in _pairs(faults, "--fault")},
+            seed=seed,
+            latency_ms=latency_ms,
+            timeout_hold_s=hold_seconds,
+            echo=lambda line: click.echo(f"{time.strftime('%H:%M:%S')} {line}"),
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    config = replace(options, routes=_graph_api_routes(slugs, webhook_base.rstrip("/")))
+    simulator = GraphApiSimulator(config)
+    try:
+        simulator.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    version = GRAPH_API_BASE_URL.rsplit("/", 1)[-1]
+    click.echo(f"Graph API simulator on {simulator.url}")
+    for number, route in config.routes.items():
+        click.echo(f"  phone number id {number}: statuses to {route.webhook_url}")
+    click.echo(
+        f"Set WHATSAPP_API_BASE_URL={simulator.url}/{version} for recado's server and workers"
+    )
+    click.echo(f"Send log: {simulator.url}/_simulator/log")
+    click.echo("Ctrl-C stops it.")
+    # SIGTERM (a supervisor, `kill`) stops it as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulator.stop()
+    counts = simulator.counts()
+    click.echo(
+        f"stopped: {counts.accepted} sends accepted, {counts.rejected} rejected,"
+        f" faults {sum(counts.faults.values())}, statuses posted {counts.webhooks_delivered},"
+        f" undelivered {counts.webhooks_undelivered}"
+    )
+
+
+def _graph_api_routes(slugs: tuple[str, ...], webhook_base: str) -> dict[str, TenantRoute]:
+    routes = {}
+    with cli_connection() as conn:
+        for slug in slugs:
+            tenant = tenant_by_slug(conn, slug)
+            if tenant is None:
+                raise click.ClickException(f"no tenant {slug!r}: see `recado tenants list`")
+            number, secret, token = (
+                tenant.wa_phone_number_id,
+                tenant.wa_app_secret,
+                tenant.wa_access_token,
+            )
+            if not (number and secret and token):
+                raise click.ClickException(
+                    f"tenant {slug!r} lacks a WhatsApp phone number id, app secret or access token"
+                )
+            routes[number] = TenantRoute(f"{webhook_base}/webhooks/whatsapp/{slug}", secret, token)
+    return routes
+
+
+def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
+    pairs = [value.partition("=") for value in values]
+    if any(not key or not sep or not rest for key, sep, rest in pairs):
+        raise click.BadParameter("expected KEY=VALUE", param_hint=option)
+    return [(key.strip(), rest.strip()) for key, _, rest in pairs]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 # Long enough for workers to finish in-flight steps (actor time limits) and gunicorn's requests.
-STOP_GRACE_SECONDS = 30.0
+STOP_GRACE_SECONDS = 45.0
 _PR_SET_PDEATHSIG = 1
 
 

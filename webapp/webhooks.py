@@ -2,6 +2,7 @@
 
 import logging
 
+import psycopg
 from flask import Blueprint, Response, abort, request
 from psycopg import Connection
 
@@ -61,9 +62,14 @@ def whatsapp_events(tenant_slug: str) -> Response:
 
 def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
     try:
-        accept_whatsapp_envelope(conn, tenant, body)
+        # A savepoint: a body PostgreSQL refuses to store as JSON is still kept, as bytes.
+        with conn.transaction():
+            accept_whatsapp_envelope(conn, tenant, body)
     except UnparseableEnvelope as error:
         _quarantine(conn, tenant, body, error.reason)
+    except psycopg.DataError as error:
+        # e.g. a \u0000 in a text, which jsonb cannot hold; the reason names no content.
+        _quarantine(conn, tenant, body, f"not storable as JSON: {type(error).__name__}")
 
 
 def _quarantine(conn: Connection, tenant: Tenant, body: bytes, reason: str) -> None:

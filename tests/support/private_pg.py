@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from pgserver.utils import ensure_user_exists
+
 from db.migrate import migrate
 from db.pool import connect
 
@@ -110,6 +112,8 @@ class PrivatePostgres:
 
     def _initdb(self) -> None:
         if self._user is not None:
+            # On a fresh machine nothing has created pgserver's OS user yet.
+            ensure_user_exists(self._user)
             _grant_access(self._user, self.base_dir)
         self.socket_dir.mkdir()
         if self._user is not None:

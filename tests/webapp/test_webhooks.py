@@ -213,3 +213,17 @@ def test_envelope_without_message_fields_is_acknowledged_without_work(client, te
     assert post(client, body).status_code == 200
     assert count(db, "inbound_events") == 0
     assert count(db, "quarantine") == 0
+
+
+def test_signed_body_postgres_cannot_store_as_json_is_quarantined(client, tenant, db):
+    # jsonb refuses \u0000; the body is still kept (as bytes) and the other items are not lost.
+    body = fixture_body("text.json").replace(
+        b"Does it come in another color?", b"Does it come\\u0000 in another color?"
+    )
+    assert post(client, body).status_code == 200
+    (reason, stored) = db.execute("SELECT reason, body FROM quarantine").fetchone()
+    assert "not storable" in reason
+    assert "color" not in reason
+    assert bytes(stored) == body
+    assert count(db, "inbound_events") == 0
+    assert queued_jobs(db) == []

@@ -1,0 +1,1 @@
+"""Channel API clients: each turns every outcome of a call into a result or one typed exception."""
