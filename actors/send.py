@@ -16,7 +16,7 @@ from db import messages, outbox
 from db.breakers import lock_breaker, save_breaker
 from db.outbox import OutboxMessage
 from db.tenants import Tenant, tenant_by_id
-from domain.breaker import CLOSED, BreakerPolicy, admit, on_transient_failure
+from domain.breaker import CLOSED, BreakerPolicy, BreakerState, admit, on_transient_failure
 from domain.channels import whatsapp_send
 from domain.channels.whatsapp_send import SendErrorKind
 from domain.errors import PermanentError
@@ -191,6 +191,9 @@ def _admission(
         save_breaker(conn, tenant.id, row.channel, updated)
     if not allowed:
         assert breaker.until is not None
+        if breaker.state == BreakerState.HALF_OPEN:
+            # A trial call is out; its answer decides within seconds, not at its deadline.
+            return min(breaker.until - now, policy.cooldown)
         return breaker.until - now
     pacer = runtime.pacer()
     recipient_rate = _rate(tenant, "recipient", RECIPIENT_RATE)

@@ -33,3 +33,46 @@ def quarantined_bodies(conn: Connection) -> Backlog:
     ).fetchone()
     assert row is not None
     return row
+
+
+@dataclass(frozen=True)
+class Outbox:
+    pending: int
+    sending: int
+    # Attempts whose outcome is unknown, waiting for a status webhook before any resend.
+    awaiting_evidence: int
+    resends: int
+    oldest: datetime | None
+
+
+def outbox(conn: Connection) -> Outbox:
+    """Outbound messages not yet accepted by the provider, and the resends made so far."""
+    cur = conn.cursor(row_factory=class_row(Outbox))
+    row = cur.execute(
+        """
+        SELECT count(*) FILTER (WHERE delivery_status = 'pending') AS pending,
+               count(*) FILTER (WHERE delivery_status = 'sending') AS sending,
+               count(*) FILTER (WHERE delivery_status = 'sending' AND send_uncertain)
+                   AS awaiting_evidence,
+               (SELECT coalesce(sum(resends), 0) FROM messages WHERE resends > 0) AS resends,
+               min(created_at) AS oldest
+        FROM messages WHERE delivery_status IN ('pending', 'sending')
+        """
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+@dataclass(frozen=True)
+class PausedTenant:
+    slug: str
+    since: datetime
+    reason: str | None
+
+
+def paused_tenants(conn: Connection) -> list[PausedTenant]:
+    cur = conn.cursor(row_factory=class_row(PausedTenant))
+    return cur.execute(
+        "SELECT slug, sending_paused_at AS since, sending_paused_reason AS reason FROM tenants"
+        " WHERE sending_paused_at IS NOT NULL ORDER BY slug"
+    ).fetchall()

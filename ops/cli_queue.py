@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 
 import click
 
+from db.breakers import breaker_states
 from db.broker_queue import advisory_lock_count, stats
 from db.dead_letters import counts_by_state
-from db.overview import quarantined_bodies, unprocessed_events
+from db.overview import outbox, paused_tenants, quarantined_bodies, unprocessed_events
 from ops.database import cli_connection
 from ops.output import format_age, format_table
 
@@ -25,6 +26,9 @@ def stats_() -> None:
         dead = counts_by_state(conn)
         events = unprocessed_events(conn)
         quarantine = quarantined_bodies(conn)
+        sending = outbox(conn)
+        breakers = breaker_states(conn)
+        paused = paused_tenants(conn)
     now = datetime.now(UTC)
 
     click.echo("broker queue (dramatiq.queue)")
@@ -53,6 +57,25 @@ def stats_() -> None:
         f"quarantined bodies not replayed: {quarantine.count}"
         f" (oldest {_age(now, quarantine.oldest)})"
     )
+
+    click.echo(
+        f"outbox: {sending.pending} pending, {sending.sending} sending"
+        f" ({sending.awaiting_evidence} awaiting evidence of acceptance),"
+        f" oldest {_age(now, sending.oldest)}; resends so far: {sending.resends}"
+    )
+    click.echo("circuit breakers")
+    if breakers:
+        table = [("TENANT", "CHANNEL", "STATE", "FAILURES", "UNTIL")]
+        for tenant_id, channel, state, failures, until in breakers:
+            table.append((str(tenant_id), channel, state, str(failures), str(until or "-")))
+        click.echo(_indent(format_table(table)))
+    else:
+        click.echo("  all closed")
+    for tenant in paused:
+        click.echo(
+            f"sending PAUSED for {tenant.slug} since {tenant.since:%Y-%m-%d %H:%M} UTC:"
+            f" {tenant.reason} (fix the token, then `recado tenants resume {tenant.slug}`)"
+        )
 
 
 def _age(now: datetime, then: datetime | None) -> str:

@@ -40,6 +40,19 @@ def _database_url(server_url: str, name: str) -> str:
     return psycopg.conninfo.make_conninfo(server_url, dbname=name)
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# The Graph API simulator's address and short delivery timings, fixed before `actors` reads them.
+GRAPH_API_PORT = _free_port()
+os.environ["WHATSAPP_API_BASE_URL"] = f"http://127.0.0.1:{GRAPH_API_PORT}/v24.0"
+os.environ["RECADO_SEND_EVIDENCE_WAIT_SECONDS"] = "3"
+os.environ["RECADO_BREAKER_FAILURES"] = "3"
+os.environ["RECADO_BREAKER_COOLDOWN_SECONDS"] = "2"
+
 SERVER_URL = _server_url()
 TEST_DATABASE = f"recado_test_{os.getpid()}"
 TEST_DATABASE_URL = _database_url(SERVER_URL, TEST_DATABASE)
@@ -64,7 +77,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 _APP_TABLES = (
     "dead_letter_requeues, dead_letters, step_runs, pending_statuses, messages, quarantine,"
-    " inbound_events, conversations, leads, contacts, tenants, dramatiq.queue"
+    " circuit_breakers, send_pacing, inbound_events, conversations, leads, contacts, tenants,"
+    " dramatiq.queue"
 )
 
 

@@ -11,12 +11,14 @@ Other processes read it at GET /_simulator/log.
 """
 
 import base64
+import contextlib
 import heapq
 import itertools
 import json
 import random
 import re
 import secrets
+import socket
 import threading
 import time
 from collections import Counter
@@ -204,6 +206,7 @@ class GraphApiSimulator:
             self._webhooks_changed.notify_all()
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         for thread in self._threads:
             thread.join(timeout=self.config.webhook_timeout_s + 1)
         with self._lock:
@@ -458,7 +461,27 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], simulator: GraphApiSimulator) -> None:
         self.simulator = simulator
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End kept-alive connections too: a stopped simulator must answer nothing more."""
+        with self._open_lock:
+            for connection in self._open:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+            self._open.clear()
 
 
 class _Handler(BaseHTTPRequestHandler):
