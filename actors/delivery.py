@@ -1,14 +1,22 @@
 """Delivery bookkeeping shared by the status step and the send step."""
 
+import logging
+from collections.abc import Sequence
+from uuid import uuid4
+
+import sentry_sdk
 from psycopg import Connection
 
 from actors.middleware import annotate
-from db import messages
+from db import dead_letters, messages
+from db.dead_letters import Failure
 from db.events import StoredEvent
 from db.messages import OutboundMessage
 from domain.models import ProviderError, StatusUpdate
 from domain.outbox import parse_callback_data
 from domain.statuses import DeliveryStatus, advance
+
+logger = logging.getLogger(__name__)
 
 
 def attach_provider_id(
@@ -26,6 +34,8 @@ def attach_provider_id(
         if advance(current, new):
             errors = [ProviderError(**error) for error in status.errors]
             messages.set_delivery_status(conn, message.id, new, status.status_at, errors)
+            if new == DeliveryStatus.FAILED:
+                report_failed_delivery(conn, message, errors)
             current = new
 
 
@@ -60,4 +70,48 @@ def apply_status_update(conn: Connection, event: StoredEvent, update: StatusUpda
     if not advance(DeliveryStatus(message.delivery_status), update.status):
         return "stale"
     messages.set_delivery_status(conn, message.id, update.status, update.at, update.errors)
+    if update.status == DeliveryStatus.FAILED:
+        report_failed_delivery(conn, message, update.errors)
     return "applied"
+
+
+def report_failed_delivery(
+    conn: Connection, message: OutboundMessage, errors: Sequence[ProviderError]
+) -> None:
+    """The provider gave up on a message it had accepted: as loud as a failed send step.
+
+    The dead letter names the send step, so an operator finds it beside failed sends; requeueing
+    it changes nothing (a failed message is never sent again) and settles the letter.
+    """
+    first = errors[0] if errors else ProviderError(0, "failed without details", None, None)
+    letter = dead_letters.record_failure(
+        conn,
+        Failure(
+            message_id=str(uuid4()),
+            queue_name="send",
+            actor="send_message",
+            args=[message.id],
+            kwargs={},
+            attempts=1,
+            exception_type="whatsapp.FailedStatus",
+            exception_text=f"WhatsApp error {first.code}: {first.title}",
+            traceback="reported by a status webhook; no local traceback",
+            tenant_id=message.tenant_id,
+            conversation_id=message.conversation_id,
+            related={"message_id": message.id},
+        ),
+        None,
+    )
+    logger.error(
+        "message %s failed at the provider (dead letter %s): %s %s",
+        message.id,
+        letter,
+        first.code,
+        first.title,
+    )
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("actor", "send_message")
+        scope.set_tag("dead_letter_id", str(letter))
+        scope.set_tag("tenant_id", str(message.tenant_id))
+        scope.set_tag("provider_error_code", str(first.code))
+        sentry_sdk.capture_message(f"WhatsApp error {first.code}: {first.title}", level="error")

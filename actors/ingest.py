@@ -6,11 +6,14 @@ import dramatiq
 import sentry_sdk
 from psycopg import Connection
 
+from actors.chain import enqueue
 from actors.delivery import apply_status_update
 from actors.middleware import annotate
 from actors.runtime import pool
+from actors.send import mark_read
 from db import conversations, events, messages
 from db.events import StoredEvent
+from db.tenants import tenant_by_id
 from domain.channels import whatsapp
 from domain.errors import PermanentError, UnknownMessageShape
 from domain.phones import mask_phone
@@ -75,6 +78,10 @@ def ingest_event(event_id: int) -> None:
             message=inbound,
         )
         events.mark_processed(conn, event.id, "stored" if message_id else "duplicate")
+        tenant = tenant_by_id(conn, event.tenant_id)
+        assert tenant is not None
+        if message_id is not None and tenant.settings.get("read_receipts", False):
+            enqueue(conn, [mark_read.message(message_id)])
         logger.info(
             "stored %s message %s from %s in conversation %s",
             inbound.type,

@@ -68,6 +68,31 @@ def send_message(message_id: int) -> None:
     _record_acceptance(plan, wamid)
 
 
+@dramatiq.actor(
+    queue_name="send",
+    throws=(PermanentError,),
+    max_retries=3,
+    min_backoff=1_000,
+    max_backoff=30_000,
+    time_limit=30_000,
+)
+def mark_read(message_id: int) -> None:
+    """Blue ticks for an inbound message; with the tenant's `typing_indicator` setting, also
+    "typing…" (WhatsApp shows it up to 25 s or until the next message from the business)."""
+    with runtime.pool().connection() as conn:
+        found = messages.inbound_provider_id(conn, message_id)
+        if found is None:
+            raise PermanentError(f"inbound message {message_id} does not exist")
+        tenant_id, provider_message_id = found
+        annotate(tenant_id=tenant_id, message_id=message_id)
+        tenant = tenant_by_id(conn, tenant_id)
+        assert tenant is not None
+    if tenant.sending_paused_at is not None:
+        return
+    typing = bool(tenant.settings.get("typing_indicator", False))
+    runtime.whatsapp_client(tenant).mark_read(provider_message_id, typing=typing)
+
+
 def queue_outbound(
     conn: Connection,
     *,

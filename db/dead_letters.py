@@ -137,6 +137,7 @@ def list_dead_letters(
     since: datetime | None = None,
     states: Sequence[str] = ("dead",),
     limit: int = 100,
+    tenant_id: int | None = None,
 ) -> list[DeadLetter]:
     cur = conn.cursor(row_factory=class_row(DeadLetter))
     return cur.execute(
@@ -145,10 +146,17 @@ def list_dead_letters(
         WHERE state = ANY(%(states)s)
           AND (%(actor)s::text IS NULL OR actor = %(actor)s)
           AND (%(since)s::timestamptz IS NULL OR last_failed_at >= %(since)s)
+          AND (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
         ORDER BY last_failed_at DESC, id DESC
         LIMIT %(limit)s
         """,
-        {"states": list(states), "actor": actor, "since": since, "limit": limit},
+        {
+            "states": list(states),
+            "actor": actor,
+            "since": since,
+            "limit": limit,
+            "tenant_id": tenant_id,
+        },
     ).fetchall()
 
 

@@ -214,3 +214,12 @@ def lock_provider_id(
         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
         (f"{tenant_id}:{channel}:{provider_message_id}",),
     )
+
+
+def inbound_provider_id(conn: Connection, message_id: int) -> tuple[int, str] | None:
+    """(tenant id, provider message id) of an inbound message."""
+    cur = conn.cursor(row_factory=tuple_row)
+    return cur.execute(
+        "SELECT tenant_id, provider_message_id FROM messages WHERE id = %s AND direction = 'in'",
+        (message_id,),
+    ).fetchone()

@@ -3,7 +3,9 @@
 import click
 from psycopg import errors as pg_errors
 
-from db.tenants import create_tenant, list_tenants
+from db.dead_letters import list_dead_letters
+from db.outbox import resume_tenant
+from db.tenants import create_tenant, list_tenants, tenant_by_slug
 from ops.database import cli_connection
 from ops.output import format_table
 
@@ -90,3 +92,25 @@ def list_() -> None:
 
 def _is_set(value: str | None) -> str:
     return "set" if value else "missing"
+
+
+@tenants.command()
+@click.argument("slug")
+def resume(slug: str) -> None:
+    """Resume a tenant's sending after a token error, and requeue the sends that waited."""
+    with cli_connection() as conn:
+        # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
+        from actors.requeue import requeue
+
+        tenant = tenant_by_slug(conn, slug)
+        if tenant is None:
+            raise click.ClickException(f"no tenant {slug!r}")
+        if tenant.sending_paused_at is None:
+            click.echo(f"{slug}: sending is not paused")
+            return
+        resume_tenant(conn, tenant.id)
+        waiting = list_dead_letters(conn, actor="send_message", tenant_id=tenant.id, limit=10_000)
+        outcomes = requeue(conn, [d.id for d in waiting], requeued_by=f"cli:resume {slug}")
+        conn.commit()
+    requeued = sum(1 for o in outcomes if o.status == "requeued")
+    click.echo(f"{slug}: sending resumed; {requeued} waiting sends requeued")

@@ -162,10 +162,20 @@ def test_async_failed_status_fails_the_message(db, tenant, graph_api, worker):
     wait_for(lambda: status(db, message_id) == "failed")
     (error,) = db.execute("SELECT error FROM messages WHERE id = %s", (message_id,)).fetchone()
     assert error[0]["code"] == 131026
+    letter = db.execute(
+        "SELECT actor, args, exception_type, exception_text, tenant_id FROM dead_letters"
+    ).fetchone()
+    assert letter[:3] == ("send_message", [message_id], "whatsapp.FailedStatus")
+    assert "131026" in letter[3]
+    assert letter[4] == tenant.id
 
 
-def test_token_error_pauses_the_tenant(db, tenant, graph_api, worker):
-    graph_api()
+def test_token_error_pauses_the_tenant_until_resumed(db, tenant, graph_api, worker):
+    from click.testing import CliRunner
+
+    from ops.cli import main
+
+    simulator = graph_api()
     db.execute("UPDATE tenants SET wa_access_token = 'revoked' WHERE id = %s", (tenant.id,))
     message_id = queue_text(db, tenant, conversation(db, tenant))
     wait_for(lambda: count(db, "dead_letters") == 1)
@@ -178,6 +188,16 @@ def test_token_error_pauses_the_tenant(db, tenant, graph_api, worker):
     second = queue_text(db, tenant, conversation(db, tenant))
     wait_for(lambda: count(db, "dead_letters") == 2)
     assert status(db, second) == "pending"
+
+    # The operator fixes the token and resumes: both waiting sends go out, once each.
+    db.execute(
+        "UPDATE tenants SET wa_access_token = 'acme-access-token' WHERE id = %s", (tenant.id,)
+    )
+    result = CliRunner().invoke(main, ["tenants", "resume", "acme"])
+    assert result.exit_code == 0, result.output
+    assert "2 waiting sends requeued" in result.output
+    wait_for(lambda: status(db, message_id) == "read" and status(db, second) == "read")
+    assert len(simulator.sent()) == 2
 
 
 def test_dropped_answer_is_not_sent_twice(db, tenant, graph_api, worker):
@@ -300,3 +320,25 @@ def test_breaker_opens_keeps_messages_pending_and_closes(db, tenant, graph_api, 
     wait_for(lambda: all(status(db, i) in ("sent", "delivered", "read") for i in ids), 60)
     assert len(healthy.sent()) == 4
     assert db.execute("SELECT state FROM circuit_breakers").fetchone()[0] == "closed"
+
+
+def test_read_receipt_with_typing_indicator_when_the_tenant_asks(
+    client, db, tenant, graph_api, worker
+):
+    from psycopg.types.json import Jsonb
+
+    from tests.conftest import fixture_body, signed_headers
+
+    db.execute(
+        "UPDATE tenants SET settings = %s WHERE id = %s",
+        (Jsonb({"read_receipts": True, "typing_indicator": True}), tenant.id),
+    )
+    simulator = graph_api()
+    body = fixture_body("text.json")
+    headers = signed_headers(body)
+    assert client.post("/webhooks/whatsapp/acme", data=body, headers=headers).status_code == 200
+    wait_for(lambda: len(simulator.reads()) == 1)
+    (read,) = simulator.reads()
+    assert read.message_id.startswith("wamid.")
+    assert read.typing_indicator is True
+    assert simulator.sent() == []
