@@ -93,3 +93,17 @@ def conversation_by_id(
         " FROM conversations WHERE tenant_id = %s AND id = %s",
         (tenant_id, conversation_id),
     ).fetchone()
+
+
+def live_conversation_with(
+    conn: Connection, tenant_id: int, channel: str, channel_user_id: str
+) -> Conversation | None:
+    """The live conversation with a contact, if there is one."""
+    cur = conn.cursor(row_factory=class_row(Conversation))
+    return cur.execute(
+        "SELECT v.id, v.tenant_id, v.contact_id, v.channel, v.status, v.last_inbound_at"
+        " FROM conversations v JOIN contacts c ON c.id = v.contact_id AND c.tenant_id = v.tenant_id"
+        " WHERE v.tenant_id = %s AND v.channel = %s AND c.channel_user_id = %s"
+        " AND v.status <> 'closed'",
+        (tenant_id, channel, channel_user_id),
+    ).fetchone()

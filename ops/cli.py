@@ -9,6 +9,7 @@ from psycopg import errors as pg_errors
 from ops import (
     cli_db,
     cli_dead_letters,
+    cli_messages,
     cli_quarantine,
     cli_queue,
     cli_run,
@@ -54,5 +55,6 @@ main.add_command(cli_db.db)
 main.add_command(cli_tenants.tenants)
 main.add_command(cli_dead_letters.dead_letters)
 main.add_command(cli_queue.queue)
+main.add_command(cli_messages.messages)
 main.add_command(cli_quarantine.quarantine)
 main.add_command(cli_simulate.simulate)

@@ -38,7 +38,11 @@ threads_option = click.option(
 @port_option
 @processes_option
 @threads_option
-def run(host: str, port: int, processes: int, threads: int) -> None:
+@click.option(
+    "--simulator-port", default=8081, show_default=True, type=click.IntRange(1, 65535),
+    help="Graph API simulator port, used when WHATSAPP_API_BASE_URL is unset.",
+)  # fmt: skip
+def run(host: str, port: int, processes: int, threads: int, simulator_port: int) -> None:
     """Everything on one machine: database, migrations, demo tenant, web server and workers.
 
     Runs in the foreground; Ctrl-C stops it all (and the embedded PostgreSQL if it started it).
@@ -55,12 +59,29 @@ def run(host: str, port: int, processes: int, threads: int) -> None:
                 host=host, port=port, workers=WEB_WORKERS, threads=WEB_THREADS)),
             Child("workers", worker_argv(processes=processes, threads=threads)),
         ]  # fmt: skip
+        env = dict(os.environ)
+        simulated = not env.get("WHATSAPP_API_BASE_URL", "").strip()
+        if simulated:
+            # No Graph API configured: replies go to the local simulator, which answers like
+            # Meta and posts the delivery statuses back to this server.
+            _check_port_free(host, simulator_port, "--simulator-port")
+            children.append(Child("Graph API simulator", [
+                sys.executable, "-m", "ops", "simulate", "graph-api", "--host", host,
+                "--port", str(simulator_port), "--tenant", DEMO_SLUG,
+                "--webhook-base", f"http://{host}:{port}",
+            ]))  # fmt: skip
+            env["WHATSAPP_API_BASE_URL"] = f"http://{host}:{simulator_port}/v24.0"
 
         def banner() -> None:
             if wait_for_port(host, port, timeout=15):
                 _print_banner(host, port, url, demo, embedded=embedded)
+                if simulated:
+                    click.echo(
+                        f"WhatsApp sends go to the Graph API simulator at"
+                        f" {env['WHATSAPP_API_BASE_URL']} (set WHATSAPP_API_BASE_URL for Meta)."
+                    )
 
-        code = supervise_children(children, os.environ, on_ready=banner)
+        code = supervise_children(children, env, on_ready=banner)
     sys.exit(code)
 
 
@@ -92,14 +113,14 @@ def worker(processes: int, threads: int) -> None:
     sys.exit(code)
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, option: str = "--port") -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
             raise click.ClickException(
-                f"cannot listen on {host}:{port} ({exc.strerror}); choose another with --port"
+                f"cannot listen on {host}:{port} ({exc.strerror}); choose another with {option}"
             ) from exc
 
 

@@ -2,8 +2,13 @@
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from psycopg import Connection
 
-from db.broker_queue import stats
+from db.breakers import breaker_states
+from db.broker_queue import advisory_lock_count, stats
+from db.dead_letters import counts_by_state
+from db.overview import outbox, unprocessed_events
 from domain.settings import Settings
 from webapp.db import UNAVAILABLE, transaction
 
@@ -41,3 +46,54 @@ def readyz() -> tuple[Response, int]:
             checks["redis"] = f"unavailable: {type(error).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return jsonify(ready=ready, checks=checks), 200 if ready else 503
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format, read from the database at each scrape so every process agrees."""
+    try:
+        with transaction() as conn:
+            registry = snapshot_registry(conn)
+    except UNAVAILABLE:
+        return Response("database unavailable\n", status=503, mimetype="text/plain")
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def snapshot_registry(conn: Connection) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    queue_rows = Gauge(
+        "recado_queue_messages",
+        "Broker rows by queue and state",
+        ["queue", "state"],
+        registry=registry,
+    )
+    for row in stats(conn):
+        queue_rows.labels(row.queue_name, row.state).set(row.count)
+    Gauge("recado_advisory_locks", "Advisory locks held (broker in-flight)", registry=registry).set(
+        advisory_lock_count(conn)
+    )
+    dead = Gauge("recado_dead_letters", "Dead letters by state", ["state"], registry=registry)
+    for state, number in counts_by_state(conn).items():
+        dead.labels(state).set(number)
+    Gauge(
+        "recado_inbound_unprocessed", "Stored inbound events not yet processed", registry=registry
+    ).set(unprocessed_events(conn).count)
+    sending = outbox(conn)
+    pending = Gauge(
+        "recado_outbox", "Outbound messages not yet accepted", ["state"], registry=registry
+    )
+    pending.labels("pending").set(sending.pending)
+    pending.labels("sending").set(sending.sending)
+    pending.labels("awaiting_evidence").set(sending.awaiting_evidence)
+    Gauge(
+        "recado_outbox_resends",
+        "Sends repeated after no evidence of acceptance",
+        registry=registry,
+    ).set(sending.resends)
+    open_breakers = Gauge(
+        "recado_circuit_breakers_open",
+        "Tenant channels whose breaker is not closed",
+        registry=registry,
+    )
+    open_breakers.set(sum(1 for row in breaker_states(conn) if row[2] != "closed"))
+    return registry

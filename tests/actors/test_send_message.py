@@ -342,3 +342,24 @@ def test_read_receipt_with_typing_indicator_when_the_tenant_asks(
     assert read.message_id.startswith("wamid.")
     assert read.typing_indicator is True
     assert simulator.sent() == []
+
+
+def test_operator_message_from_the_cli_is_delivered(db, tenant, graph_api, worker):
+    from click.testing import CliRunner
+
+    from ops.cli import main
+
+    simulator = graph_api()
+    conversation(db, tenant)
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["messages", "send", "--tenant", "acme", "--to", RECIPIENT, "--text", "Hola!"]
+    )
+    assert result.exit_code == 0, result.output
+    wait_for(lambda: len(simulator.sent()) == 1)
+    assert simulator.sent()[0].request["text"]["body"] == "Hola!"
+    unknown = runner.invoke(
+        main, ["messages", "send", "--tenant", "acme", "--to", "15550000000", "--text", "x"]
+    )
+    assert unknown.exit_code == 1
+    assert "15550000000" not in unknown.output  # masked

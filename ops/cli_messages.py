@@ -1,0 +1,43 @@
+"""`recado messages send`: a person's message into a conversation, through the outbox."""
+
+import click
+
+from db.conversations import live_conversation_with
+from db.tenants import tenant_by_slug
+from domain.phones import mask_phone
+from ops.database import cli_connection
+
+
+@click.group()
+def messages() -> None:
+    """Messages sent by a person (an agent or the operator)."""
+
+
+@messages.command()
+@click.option("--tenant", "slug", default="demo", show_default=True, help="Tenant slug.")
+@click.option("--to", "recipient", required=True, help="The contact's WhatsApp id (digits).")
+@click.option("--text", required=True, help="The message text.")
+def send(slug: str, recipient: str, text: str) -> None:
+    """Queue a text message to a contact who has written to the tenant; prints its id."""
+    with cli_connection() as conn:
+        # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
+        from actors.send import queue_outbound
+
+        tenant = tenant_by_slug(conn, slug)
+        if tenant is None:
+            raise click.ClickException(f"no tenant {slug!r}")
+        conversation = live_conversation_with(conn, tenant.id, "whatsapp", recipient.lstrip("+"))
+        if conversation is None:
+            raise click.ClickException(
+                f"{mask_phone('+' + recipient.lstrip('+'))} has no open conversation with {slug}"
+            )
+        message_id = queue_outbound(
+            conn,
+            tenant_id=tenant.id,
+            conversation_id=conversation.id,
+            channel="whatsapp",
+            type="text",
+            text=text,
+        )
+        conn.commit()
+    click.echo(f"queued message {message_id} in conversation {conversation.id}")
