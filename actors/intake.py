@@ -1,6 +1,8 @@
 """Turning a verified webhook body into stored events and their first jobs, in the caller's
 transaction. Used by the webhook and by the replay of quarantined bodies."""
 
+from datetime import datetime
+
 from psycopg import Connection
 
 from actors.chain import enqueue
@@ -19,13 +21,16 @@ _FIRST_STEP = {
 }
 
 
-def accept_whatsapp_envelope(conn: Connection, tenant: Tenant, body: bytes) -> list[NewEvent]:
+def accept_whatsapp_envelope(
+    conn: Connection, tenant: Tenant, body: bytes, received_at: datetime
+) -> list[NewEvent]:
     """Store the events not seen before, each with its first job; returns the new ones.
 
     Raises UnparseableEnvelope for a body to quarantine, including one signed with this tenant's
     secret that speaks for another phone number.
     """
-    found = whatsapp.split_envelope(body)
+    # The same provider error reported again within the hour is one event; the next hour, a new one.
+    found = whatsapp.split_envelope(body, error_period=received_at.strftime("%Y-%m-%dT%H"))
     foreign = {e.phone_number_id for e in found} - {tenant.wa_phone_number_id}
     if foreign:
         raise UnparseableEnvelope(f"phone_number_id {sorted(foreign)[0]} is not this tenant's")

@@ -73,7 +73,7 @@ def replay(quarantine_id: int) -> None:
         if tenant is None or q.channel != "whatsapp":
             raise click.ClickException(f"{quarantine_id}: no replay for {q.channel} bodies")
         try:
-            new = accept_whatsapp_envelope(conn, tenant, bytes(q.body))
+            new = accept_whatsapp_envelope(conn, tenant, bytes(q.body), q.received_at)
         except UnparseableEnvelope as error:
             raise click.ClickException(
                 f"{quarantine_id}: still unparseable: {error.reason}"

@@ -1,6 +1,7 @@
 """Channel webhooks: verify, split, store once with the first job, answer. Nothing else."""
 
 import logging
+from datetime import UTC, datetime
 
 import psycopg
 from flask import Blueprint, Response, abort, request
@@ -64,7 +65,7 @@ def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
     try:
         # A savepoint: a body PostgreSQL refuses to store as JSON is still kept, as bytes.
         with conn.transaction():
-            accept_whatsapp_envelope(conn, tenant, body)
+            accept_whatsapp_envelope(conn, tenant, body, datetime.now(UTC))
     except UnparseableEnvelope as error:
         _quarantine(conn, tenant, body, error.reason)
     except psycopg.DataError as error:

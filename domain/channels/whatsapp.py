@@ -87,8 +87,12 @@ def handshake_challenge(
 # --- envelope ---------------------------------------------------------------------------------
 
 
-def split_envelope(body: bytes) -> list[EnvelopeEvent]:
+def split_envelope(body: bytes, *, error_period: str = "") -> list[EnvelopeEvent]:
     """Split a verified webhook body into keyed events, in order, first occurrence of each key.
+
+    Value-level errors carry no id: identical reports within one `error_period` (a label the
+    caller derives from the time it received the body, e.g. the hour) are one event, so a
+    redelivery is not counted twice while the same error tomorrow is still recorded.
 
     Raises UnparseableEnvelope when the body is not a WhatsApp messages envelope at all.
     """
@@ -134,12 +138,12 @@ def split_envelope(body: bytes) -> list[EnvelopeEvent]:
             )
             if count > MAX_ITEMS:
                 raise UnparseableEnvelope(f"more than {MAX_ITEMS} items in one envelope")
-            for event in _value_events(value, f"{where}.value"):
+            for event in _value_events(value, f"{where}.value", error_period):
                 events.setdefault(event.provider_event_id, event)
     return list(events.values())
 
 
-def _value_events(value: Json, where: str) -> list[EnvelopeEvent]:
+def _value_events(value: Json, where: str, error_period: str) -> list[EnvelopeEvent]:
     metadata = value.get("metadata")
     phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
     if not isinstance(phone_number_id, str) or not phone_number_id:
@@ -164,6 +168,8 @@ def _value_events(value: Json, where: str) -> list[EnvelopeEvent]:
             [phone_number_id, error], sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
         key = "error:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        if error_period:
+            key = f"{key}:{error_period}"
         events.append(_event(EventKind.ERROR, key, phone_number_id, {"error": error}, metadata))
     return events
 

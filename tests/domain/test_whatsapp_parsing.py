@@ -795,3 +795,12 @@ def test_status_without_timestamp():
     broken = {**item, "status": {k: v for k, v in item["status"].items() if k != "timestamp"}}
     with pytest.raises(UnknownMessageShape, match="timestamp"):
         parse_status(broken)
+
+
+def test_value_level_error_repeats_in_another_period_are_new_events():
+    body = (FIXTURES / "errors_value_level.json").read_bytes()
+    (first,) = split_envelope(body, error_period="2026-11-22T10")
+    (again,) = split_envelope(body, error_period="2026-11-22T10")
+    (later,) = split_envelope(body, error_period="2026-11-22T11")
+    assert first.provider_event_id == again.provider_event_id
+    assert later.provider_event_id != first.provider_event_id
