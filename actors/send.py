@@ -13,10 +13,10 @@ from actors.clients.errors import SendNotAttempted, SendOutcomeUnknown, SendReje
 from actors.delivery import attach_provider_id
 from actors.middleware import annotate
 from db import messages, outbox
-from db.breakers import lock_breaker, save_breaker
+from db.breakers import claim_trial, close_breaker, lock_breaker, read_breaker, save_breaker
 from db.outbox import OutboxMessage
 from db.tenants import Tenant, tenant_by_id
-from domain.breaker import CLOSED, BreakerPolicy, BreakerState, admit, on_transient_failure
+from domain.breaker import BreakerPolicy, BreakerState, admit, on_transient_failure
 from domain.channels import whatsapp_send
 from domain.channels.whatsapp_send import SendErrorKind
 from domain.errors import PermanentError
@@ -210,16 +210,17 @@ def _admission(
     """None when the call may go now; else how long until the breaker or pacing allows it."""
     settings = runtime.settings
     policy = BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_cooldown)
-    breaker = lock_breaker(conn, tenant.id, row.channel)
+    breaker = read_breaker(conn, tenant.id, row.channel)
     allowed, updated = admit(breaker, now, policy)
-    if updated != breaker:
-        save_breaker(conn, tenant.id, row.channel, updated)
+    if allowed and updated != breaker:
+        assert updated.until is not None
+        # Cool-down over: of all the waiting sends, one makes the trial call.
+        allowed = claim_trial(conn, tenant.id, row.channel, now, updated.until)
     if not allowed:
-        assert breaker.until is not None
-        if breaker.state == BreakerState.HALF_OPEN:
-            # A trial call is out; its answer decides within seconds, not at its deadline.
-            return min(breaker.until - now, policy.cooldown)
-        return breaker.until - now
+        if breaker.state == BreakerState.OPEN and breaker.until and breaker.until > now:
+            return breaker.until - now
+        # A trial call is out; its answer decides within seconds, not at its deadline.
+        return policy.cooldown
     pacer = runtime.pacer()
     recipient_rate = _rate(tenant, "recipient", RECIPIENT_RATE)
     wait = pacer.take(conn, f"r:{tenant.id}:{row.recipient}", recipient_rate)
@@ -305,7 +306,7 @@ def _record_acceptance(plan: _Plan, wamid: str) -> None:
         assert current is not None
         attach_provider_id(conn, current, wamid)
         _mark_sent(conn, plan.tenant.id, plan.message_id, datetime.now(UTC))
-        save_breaker(conn, plan.tenant.id, plan.channel, CLOSED)
+        close_breaker(conn, plan.tenant.id, plan.channel)
     logger.info("sent message %s as %s", plan.message_id, wamid)
 
 
@@ -331,7 +332,7 @@ def _record_rejection(plan: _Plan, rejected: SendRejected) -> None:
     with runtime.pool().connection() as conn:
         outbox.record_rejection(conn, plan.message_id, rejected.error)
         # The provider answered: it is up, whatever it thought of this message.
-        save_breaker(conn, plan.tenant.id, plan.channel, CLOSED)
+        close_breaker(conn, plan.tenant.id, plan.channel)
         if rejected.kind == SendErrorKind.TOKEN:
             # Not this message's fault: it stays unsent until an operator fixes the token,
             # resumes the tenant and requeues the dead letters.

@@ -1,9 +1,47 @@
-"""Circuit breaker rows, one per tenant and channel."""
+"""Circuit breaker rows, one per tenant and channel.
+
+Sends only read the row; they write it when the state changes (a trial claimed, a failure, the
+first success after failures), so a healthy tenant's sends never queue behind one row lock.
+"""
+
+from datetime import datetime
 
 from psycopg import Connection
 from psycopg.rows import tuple_row
 
 from domain.breaker import CLOSED, Breaker, BreakerState
+
+
+def read_breaker(conn: Connection, tenant_id: int, channel: str) -> Breaker:
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        "SELECT state, failures, until FROM circuit_breakers WHERE tenant_id = %s AND channel = %s",
+        (tenant_id, channel),
+    ).fetchone()
+    return CLOSED if row is None else Breaker(BreakerState(row[0]), row[1], row[2])
+
+
+def claim_trial(
+    conn: Connection, tenant_id: int, channel: str, now: datetime, trial_until: datetime
+) -> bool:
+    """Take the one trial call after a cool-down; False when another caller took it first."""
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        "UPDATE circuit_breakers SET state = 'half_open', until = %s, updated_at = now()"
+        " WHERE tenant_id = %s AND channel = %s AND state <> 'closed' AND until <= %s"
+        " RETURNING 1",
+        (trial_until, tenant_id, channel, now),
+    ).fetchone()
+    return row is not None
+
+
+def close_breaker(conn: Connection, tenant_id: int, channel: str) -> None:
+    conn.execute(
+        "UPDATE circuit_breakers SET state = 'closed', failures = 0, until = NULL,"
+        " updated_at = now()"
+        " WHERE tenant_id = %s AND channel = %s AND (state <> 'closed' OR failures > 0)",
+        (tenant_id, channel),
+    )
 
 
 def lock_breaker(conn: Connection, tenant_id: int, channel: str) -> Breaker:
@@ -18,8 +56,7 @@ def lock_breaker(conn: Connection, tenant_id: int, channel: str) -> Breaker:
         " WHERE tenant_id = %s AND channel = %s FOR UPDATE",
         (tenant_id, channel),
     ).fetchone()
-    if row is None:
-        return CLOSED
+    assert row is not None
     return Breaker(BreakerState(row[0]), row[1], row[2])
 
 
