@@ -159,6 +159,9 @@ class HardenedConsumer(PostgresConsumer):
         self, *, pool: ThreadedConnectionPool, queue_name: str, prefetch: int, timeout: int
     ) -> None:
         super().__init__(pool=pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout)
+        # Seconds, not whole seconds as stock code rounds them: a short worker_timeout keeps
+        # delayed messages (retries, paced sends) on time without a busy loop.
+        self.timeout = timeout / 1000
         self.notifies: deque = deque()
         # Lock keys of messages whose ack/nack has committed, released by the consumer thread.
         self.unlock_q: SimpleQueue[int] = SimpleQueue()

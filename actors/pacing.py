@@ -1,50 +1,62 @@
 """Where pacing state lives: Redis when REDIS_URL is set, PostgreSQL otherwise."""
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
 import redis
 from psycopg import Connection
 
-from db.pacing import take_slot
+from db.pacing import take_slots
 from domain.pacing import Rate
 
-# GCRA (domain/pacing.py) in one atomic script, on Redis's own clock so every worker agrees.
+# GCRA (domain/pacing.py) over several keys in one atomic script, all or nothing, on Redis's
+# own clock so every worker agrees. ARGV holds interval and tolerance (µs) per key.
 _TAKE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-if tat - tolerance > now then return tat - tolerance - now end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+local wait = 0
+local new_tats = {}
+for i, key in ipairs(KEYS) do
+    local interval = tonumber(ARGV[2 * i - 1])
+    local tolerance = tonumber(ARGV[2 * i])
+    local tat = tonumber(redis.call('GET', key) or now)
+    if tat < now then tat = now end
+    if tat - tolerance > now then
+        wait = math.max(wait, tat - tolerance - now)
+    end
+    new_tats[i] = tat + interval
+end
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+    redis.call('SET', key, new_tats[i], 'PX', math.ceil((new_tats[i] - now) / 1000) + 1000)
+end
 return 0
 """
 
 
 class Pacer(Protocol):
-    def take(self, conn: Connection, key: str, rate: Rate) -> timedelta | None:
-        """None when a send may go now; else how long until it may."""
+    def take(self, conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
+        """None when every slot is free now (all are taken); else the longest wait, and
+        nothing is spent."""
         ...
 
 
 class PostgresPacer:
-    def take(self, conn: Connection, key: str, rate: Rate) -> timedelta | None:
-        return take_slot(conn, key, rate)
+    def take(self, conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
+        return take_slots(conn, slots)
 
 
 class RedisPacer:
     def __init__(self, client: redis.Redis) -> None:
         self._script = client.register_script(_TAKE)
 
-    def take(self, conn: Connection, key: str, rate: Rate) -> timedelta | None:
-        micros = self._script(
-            keys=[f"recado:pace:{key}"],
-            args=[_micros(rate.interval), _micros(rate.tolerance)],
-        )
-        return timedelta(microseconds=int(micros)) if int(micros) > 0 else None
+    def take(self, conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
+        args: list[int] = []
+        for _, rate in slots:
+            args += [_micros(rate.interval), _micros(rate.tolerance)]
+        micros = int(self._script(keys=[f"recado:pace:{key}" for key, _ in slots], args=args))
+        return timedelta(microseconds=micros) if micros > 0 else None
 
 
 def _micros(value: timedelta) -> int:

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 # Provider calls: back off from 2 s to 10 min, about 1.5 h in all; the HTTP timeouts (connect
 # 3 s, read 10 s) fit well inside the time limit.
 _RETRY = {"max_retries": 12, "min_backoff": 2_000, "max_backoff": 600_000, "time_limit": 60_000}
+# How soon to look again when a stored status webhook is about to prove the send accepted.
+STATUS_RECHECK = timedelta(seconds=2)
 WINDOW_CLOSED = ProviderError(
     code=131047,
     title="24-hour window closed and no re-engagement template configured",
@@ -129,6 +131,10 @@ def _prepare(message_id: int) -> _Plan | None:
         assert row is not None and tenant is not None
         annotate(conversation_id=row.conversation_id)
         now = datetime.now(UTC)
+        # Only an uncertain attempt needs to look for stored (unapplied) status webhooks.
+        stored = row.send_uncertain and outbox.status_webhook_stored(
+            conn, tenant_id, callback_data(message_id)
+        )
         decision = send_decision(
             status=DeliveryStatus(row.delivery_status),
             provider_message_id=row.provider_message_id,
@@ -136,11 +142,15 @@ def _prepare(message_id: int) -> _Plan | None:
             started_at=row.send_started_at,
             now=now,
             evidence_wait=settings.send_evidence_wait,
+            status_webhook_stored=stored,
         )
         if decision == SendDecision.DONE:
             return None
         if decision == SendDecision.ALREADY_ACCEPTED:
             _mark_sent(conn, tenant_id, message_id, now)
+            return None
+        if decision == SendDecision.AWAIT_STATUS:
+            _defer(conn, message_id, STATUS_RECHECK)
             return None
         if decision == SendDecision.AWAIT_EVIDENCE:
             assert row.send_started_at is not None
@@ -221,13 +231,13 @@ def _admission(
             return breaker.until - now
         # A trial call is out; its answer decides within seconds, not at its deadline.
         return policy.cooldown
-    pacer = runtime.pacer()
-    recipient_rate = _rate(tenant, "recipient", RECIPIENT_RATE)
-    wait = pacer.take(conn, f"r:{tenant.id}:{row.recipient}", recipient_rate)
-    if wait is None:
-        number_rate = _rate(tenant, "number", NUMBER_RATE)
-        wait = pacer.take(conn, f"n:{tenant.wa_phone_number_id}", number_rate)
-    return wait
+    return runtime.pacer().take(
+        conn,
+        [
+            (f"r:{tenant.id}:{row.recipient}", _rate(tenant, "recipient", RECIPIENT_RATE)),
+            (f"n:{tenant.wa_phone_number_id}", _rate(tenant, "number", NUMBER_RATE)),
+        ],
+    )
 
 
 def _rate(tenant: Tenant, which: str, default: Rate) -> Rate:

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 # In-flight messages get this long to finish after SIGTERM; the supervisor waits a little longer.
 DRAIN_TIMEOUT_SECONDS = 30.0
+# How often each consumer looks at its delayed messages (retry backoffs, paced sends) when idle.
+WORKER_TIMEOUT_MS = 100
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
@@ -46,7 +48,10 @@ def run_worker(
     # What dramatiq's own CLI emits once per process: TimeLimit starts its watchdog here.
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(
-        broker, queues=set(queues) if queues else None, worker_threads=threads, worker_timeout=1000
+        broker,
+        queues=set(queues) if queues else None,
+        worker_threads=threads,
+        worker_timeout=WORKER_TIMEOUT_MS,
     )
     housekeeping = Housekeeping(settings)
     try:

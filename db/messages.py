@@ -157,7 +157,7 @@ def set_delivery_status(
 
 def record_provider_id(conn: Connection, message_id: int, provider_message_id: str) -> None:
     conn.execute(
-        "UPDATE messages SET provider_message_id = %s, updated_at = now()"
+        "UPDATE messages SET provider_message_id = %s, send_uncertain = false, updated_at = now()"
         " WHERE id = %s AND provider_message_id IS NULL",
         (provider_message_id, message_id),
     )

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import Connection
-from psycopg.rows import class_row
+from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from domain.models import ProviderError
@@ -127,3 +127,14 @@ def resume_tenant(conn: Connection, tenant_id: int) -> None:
         "UPDATE tenants SET sending_paused_at = NULL, sending_paused_reason = NULL WHERE id = %s",
         (tenant_id,),
     )
+
+
+def status_webhook_stored(conn: Connection, tenant_id: int, callback_data: str) -> bool:
+    """A status webhook naming our message is stored, applied or not: the provider has it."""
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        "SELECT EXISTS (SELECT 1 FROM inbound_events WHERE tenant_id = %s AND kind = 'status'"
+        " AND payload -> 'status' ->> 'biz_opaque_callback_data' = %s)",
+        (tenant_id, callback_data),
+    ).fetchone()
+    return bool(row and row[0])

@@ -1,5 +1,6 @@
 """Send pacing in PostgreSQL, for deployments without Redis (see domain/pacing.py)."""
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from psycopg import Connection
@@ -8,18 +9,37 @@ from psycopg.rows import tuple_row
 from domain.pacing import Rate, take
 
 
-def take_slot(conn: Connection, key: str, rate: Rate) -> timedelta | None:
-    """None when a send for `key` may go now (its slot is taken); else how long to wait."""
+def take_slots(conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
+    """All or nothing: None when every key has a slot now (all are taken); else the longest
+    wait, and no key spends anything (a send held back by one pace costs no other)."""
     cur = conn.cursor(row_factory=tuple_row)
-    # The database's clock, so every worker process measures against the same time.
+    ordered = sorted(slots)  # one lock order for every caller: no deadlocks
+    keys = [key for key, _ in ordered]
     cur.execute(
-        "INSERT INTO send_pacing (key, tat) VALUES (%s, clock_timestamp()) ON CONFLICT DO NOTHING",
-        (key,),
+        "INSERT INTO send_pacing (key, tat)"
+        " SELECT k, clock_timestamp() FROM unnest(%s::text[]) AS k ON CONFLICT DO NOTHING",
+        (keys,),
     )
-    tat, now = cur.execute(
-        "SELECT tat, clock_timestamp() FROM send_pacing WHERE key = %s FOR UPDATE", (key,)
-    ).fetchone()
-    wait, new_tat = take(tat, now, rate)
-    if wait is None:
-        cur.execute("UPDATE send_pacing SET tat = %s WHERE key = %s", (new_tat, key))
-    return wait
+    # The database's clock, so every worker process measures against the same time.
+    rows = cur.execute(
+        "SELECT key, tat, clock_timestamp() FROM send_pacing WHERE key = ANY(%s)"
+        " ORDER BY key FOR UPDATE",
+        (keys,),
+    ).fetchall()
+    tats = {key: (tat, now) for key, tat, now in rows}
+    waits, new_tats = [], []
+    for key, rate in ordered:
+        tat, now = tats[key]
+        wait, new_tat = take(tat, now, rate)
+        if wait is not None:
+            waits.append(wait)
+        new_tats.append(new_tat)
+    if waits:
+        return max(waits)
+    cur.execute(
+        "UPDATE send_pacing SET tat = new.tat"
+        " FROM unnest(%s::text[], %s::timestamptz[]) AS new(key, tat)"
+        " WHERE send_pacing.key = new.key",
+        (keys, new_tats),
+    )
+    return None

@@ -27,6 +27,8 @@ class SendDecision(StrEnum):
     ALREADY_ACCEPTED = "already_accepted"
     # An earlier attempt may have been accepted: wait for a status webhook before resending.
     AWAIT_EVIDENCE = "await_evidence"
+    # Evidence came (a stored status webhook) and is about to be applied: wait for it.
+    AWAIT_STATUS = "await_status"
     # Evidence was awaited long enough and none came: send again (counted as a resend).
     RESEND = "resend"
     DONE = "done"
@@ -40,14 +42,21 @@ def send_decision(
     started_at: datetime | None,
     now: datetime,
     evidence_wait: timedelta,
+    status_webhook_stored: bool,
 ) -> SendDecision:
-    """What a send attempt does with the outbox row it locked."""
+    """What a send attempt does with the outbox row it locked.
+
+    `status_webhook_stored`: a status webhook naming this message is stored but not applied yet
+    (its step is behind): proof of acceptance, so the send waits for it however long it takes.
+    """
     if status not in (DeliveryStatus.PENDING, DeliveryStatus.SENDING):
         return SendDecision.DONE
     if provider_message_id is not None:
         return SendDecision.ALREADY_ACCEPTED
     if status == DeliveryStatus.PENDING or not uncertain:
         return SendDecision.SEND
+    if status_webhook_stored:
+        return SendDecision.AWAIT_STATUS
     if started_at is not None and now - started_at < evidence_wait:
         return SendDecision.AWAIT_EVIDENCE
     return SendDecision.RESEND

@@ -142,7 +142,7 @@ def worker(db: psycopg.Connection) -> Iterator[None]:
 
     import actors
 
-    dramatiq_worker = dramatiq.Worker(actors.broker, worker_threads=4, worker_timeout=1000)
+    dramatiq_worker = dramatiq.Worker(actors.broker, worker_threads=4, worker_timeout=100)
     dramatiq_worker.start()
     try:
         yield

@@ -34,3 +34,8 @@ CREATE TABLE send_pacing (
     key text PRIMARY KEY,
     tat timestamptz NOT NULL
 );
+
+-- Evidence that an uncertain send was accepted: a stored status webhook carrying our id.
+CREATE INDEX inbound_events_status_callback
+    ON inbound_events (tenant_id, (payload -> 'status' ->> 'biz_opaque_callback_data'))
+    WHERE kind = 'status';

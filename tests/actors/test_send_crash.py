@@ -144,12 +144,6 @@ def test_without_any_evidence_the_message_is_resent_once(db, tenant, graph_api, 
     print(f"\nresent {waited:.1f} s after the first attempt ({resent:.1f} s after the restart)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (actors/send.py _prepare → domain/outbox.py send_decision): only the outbox"
-    " row counts as evidence; a status webhook carrying our id that is stored but not yet"
-    " applied does not, so the send is repeated",
-)
 def test_stored_but_unapplied_statuses_are_evidence_too(db, tenant, graph_api, workers):
     # The statuses of the accepted send are stored (2xx to the provider) while no worker runs.
     # The restart comes after the evidence wait (in production: workers down for 2 minutes,

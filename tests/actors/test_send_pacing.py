@@ -86,7 +86,7 @@ def pacer_session(backend: str) -> Iterator[Take]:
             def take_in_transaction(key: str, rate: Rate) -> timedelta | None:
                 # The send step takes its slot inside the transaction that claims the message.
                 with conn.transaction():
-                    return pacer.take(conn, key, rate)
+                    return pacer.take(conn, [(key, rate)])
 
             yield take_in_transaction
         return
@@ -94,7 +94,7 @@ def pacer_session(backend: str) -> Iterator[Take]:
     try:
         redis_pacer = RedisPacer(client)
         # The Redis pacer ignores the database connection.
-        yield lambda key, rate: redis_pacer.take(None, key, rate)  # type: ignore[arg-type]
+        yield lambda key, rate: redis_pacer.take(None, [(key, rate)])  # type: ignore[arg-type]
     finally:
         client.close()
 
@@ -149,11 +149,11 @@ def contend():
         pacer = PostgresPacer()
         def take():
             with conn.transaction():
-                return pacer.take(conn, key, rate)
+                return pacer.take(conn, [(key, rate)])
     else:
         pacer = RedisPacer(redis.Redis.from_url(os.environ["PACING_REDIS_URL"]))
         def take():
-            return pacer.take(None, key, rate)
+            return pacer.take(None, [(key, rate)])
     time.sleep(max(0.0, start - time.time()))
     while time.time() < until:
         wait = take()
@@ -394,17 +394,9 @@ def test_two_worker_processes_hold_the_pace(
         assert min(gaps) >= 0.5 - JITTER_S, gaps
         recipient_gap = min(gaps)
 
-        # Per business number: 5/s without burst, ten customers one bubble each. The recipient
-        # rate is lifted out of the way: a send deferred by the number's pace still spends a
-        # slot of its recipient's (see the xfail test below), which would hold these for 6 s.
-        set_pacing(
-            db,
-            tenant,
-            {
-                "number": {"per_second": 5, "burst": 1},
-                "recipient": {"per_second": 100, "burst": 100},
-            },
-        )
+        # Per business number: 5/s without burst, ten customers one bubble each; the default
+        # recipient pace allows each one's first bubble at once.
+        set_pacing(db, tenant, {"number": {"per_second": 5, "burst": 1}})
         recipients = [f"1650555{n:04d}" for n in range(10)]
         ids = queue_texts(db, tenant, [conversation_with(db, tenant, r) for r in recipients])
         took_number = wait_for(lambda: unsent(db, ids) == 0, 30, "ten paced sends", workers.logs)
@@ -426,11 +418,6 @@ def test_two_worker_processes_hold_the_pace(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (actors/send.py _admission): the recipient's slot is taken before the"
-    " number's pace is asked, and kept when the number defers the send",
-)
 def test_a_send_deferred_by_the_number_spends_no_recipient_slot(
     db, tenant, redis_client: redis.Redis
 ) -> None:
@@ -465,7 +452,6 @@ def test_a_send_deferred_by_the_number_spends_no_recipient_slot(
 
     assert admission(first) is None  # takes the number's one slot for this second
     # Nothing has gone to the second recipient: only the number's pace (< 1 s) may hold it,
-    # however often it is asked. Today the third answer is the recipient's ~10 s, because the
-    # first two deferrals each spent one of its two burst slots.
+    # however often it is asked; a deferral spends none of the recipient's burst.
     waits = [admission(second) for _ in range(3)]
     assert all(w is not None and w <= timedelta(seconds=1) for w in waits), waits
