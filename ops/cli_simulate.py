@@ -108,9 +108,18 @@ def whatsapp(
     click.echo(
         "  " + "  ".join(f"{kind}: {results[kind]}" for kind in ("2xx", "4xx", "5xx", "no answer"))
     )
+    if messages:
+        # Fictional numbers: safe to print, and what `recado messages send --to` needs.
+        last = min(contacts, messages) - 1
+        click.echo(f"  senders: {simulated_wa_id(0)} … {simulated_wa_id(last)}")
     if failures:
         click.echo(f"first failure: {failures[0]}", err=True)
         raise click.exceptions.Exit(1)
+
+
+def simulated_wa_id(contact: int) -> str:
+    # 555-01xx numbers are reserved for fiction; the index keeps them distinct.
+    return f"1555010{contact:04d}"
 
 
 def build_bodies(phone_number_id: str, *, messages: int, contacts: int) -> list[bytes]:
@@ -120,8 +129,7 @@ def build_bodies(phone_number_id: str, *, messages: int, contacts: int) -> list[
     for i in range(messages):
         contact = i % contacts
         message = TextMessage(
-            # 555-01xx numbers are reserved for fiction; the index keeps them distinct.
-            wa_id=f"1555010{contact:04d}",
+            wa_id=simulated_wa_id(contact),
             profile_name=f"Simulated Contact {contact + 1}",
             wamid=f"wamid.SIM{secrets.token_hex(16).upper()}",
             text=SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)],
