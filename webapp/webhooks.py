@@ -63,13 +63,14 @@ def whatsapp_events(tenant_slug: str) -> Response:
 
 def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
     try:
-        # A savepoint: a body PostgreSQL refuses to store as JSON is still kept, as bytes.
-        with conn.transaction():
-            accept_whatsapp_envelope(conn, tenant, body, datetime.now(UTC))
+        accept_whatsapp_envelope(conn, tenant, body, datetime.now(UTC))
     except UnparseableEnvelope as error:
         _quarantine(conn, tenant, body, error.reason)
     except psycopg.DataError as error:
-        # e.g. a \u0000 in a text, which jsonb cannot hold; the reason names no content.
+        # e.g. a \u0000 in a text, which jsonb cannot hold. Nothing else was written in this
+        # transaction (the tenant was only read), so start it over and keep the body as bytes;
+        # the reason names no content.
+        conn.rollback()
         _quarantine(conn, tenant, body, f"not storable as JSON: {type(error).__name__}")
 
 
