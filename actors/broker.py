@@ -140,15 +140,28 @@ class HardenedPostgresBroker(PostgresBroker):
     ) -> None:
         super().__init__(pool=pool, results=False, middleware=list(middleware))
         self.delay_queue_prefetch = delay_queue_prefetch
+        # Per queue, the messages this process's worker threads hold. dramatiq replaces a
+        # consumer after a connection error while its messages still run; the new consumer must
+        # know them, or it takes them again (their locks died with the old session).
+        self._in_flight: dict[str, set[str]] = {}
 
     def consume(
         self, queue_name: str, prefetch: int = 1, timeout: int = 30000
     ) -> "HardenedConsumer":
         if queue_name in self.delay_queues:
-            # Each delayed message holds a lock until its eta: keep them bounded.
+            # Each delayed message holds a lock until its eta: keep them bounded. dramatiq drops
+            # a failed consumer's delayed messages, so they are not carried over: the sweeper
+            # announces them again.
             prefetch = min(prefetch, self.delay_queue_prefetch)
+            in_flight: set[str] = set()
+        else:
+            in_flight = self._in_flight.setdefault(queue_name, set())
         return HardenedConsumer(
-            pool=self.pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout
+            pool=self.pool,
+            queue_name=queue_name,
+            prefetch=prefetch,
+            timeout=timeout,
+            in_flight=in_flight,
         )
 
 
@@ -156,9 +169,16 @@ class HardenedConsumer(PostgresConsumer):
     """Runs on its queue's consumer thread, except ack/nack which worker threads call."""
 
     def __init__(
-        self, *, pool: ThreadedConnectionPool, queue_name: str, prefetch: int, timeout: int
+        self,
+        *,
+        pool: ThreadedConnectionPool,
+        queue_name: str,
+        prefetch: int,
+        timeout: int,
+        in_flight: set[str],
     ) -> None:
         super().__init__(pool=pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout)
+        self.in_processing = in_flight
         # Seconds, not whole seconds as stock code rounds them: a short worker_timeout keeps
         # delayed messages (retries, paced sends) on time without a busy loop.
         self.timeout = timeout / 1000

@@ -491,3 +491,24 @@ def test_supervisor_restarts_killed_child_and_drains_on_sigterm(
     print(f"supervisor: drained and exited in {time.monotonic() - started:.1f} s")
     assert in_state(conn, slow["message_id"], "done")
     assert count(conn, "SELECT count(*) AS n FROM load_runs WHERE key = 'drain'") == 1
+
+
+@pytest.mark.slow
+def test_consumer_restart_does_not_run_an_in_flight_message_again(
+    conn: Connection, workers: Workers
+) -> None:
+    """Dropped broker connections make dramatiq restart the consumer (after 3 s), and the
+    in-flight message's lock goes with the old session; the new consumer must not take that
+    message again while this process still runs it."""
+    workers.start(threads=2)
+    wait_listening(conn, 1, workers)
+    slow = message("sleep_then_record", "in-flight", 5.0)
+    enqueue_all(conn, [slow])
+    wait_for(lambda: in_state(conn, slow["message_id"], "consumed"), 30, "the message", workers)
+    conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = 'recado-broker'"
+    )
+    wait_for(lambda: in_state(conn, slow["message_id"], "done"), 40, "the message", workers)
+    time.sleep(5.5)  # a second run, started after the restart, would have recorded by now
+    assert count(conn, "SELECT count(*) AS n FROM load_runs WHERE key = 'in-flight'") == 1
