@@ -5,6 +5,7 @@ broker before the step modules (actors bind to the broker current when they are 
 """
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from actors.runtime import pool, settings
 from actors.telemetry import init_sentry
@@ -14,7 +15,8 @@ init_sentry(settings)
 from actors.broker import build_broker  # noqa: E402
 from actors.middleware import StepJournal  # noqa: E402
 
-broker = build_broker(settings, middleware=[StepJournal(pool)])
+# CurrentMessage lets a step that defers itself carry its retry count over.
+broker = build_broker(settings, middleware=[CurrentMessage(), StepJournal(pool)])
 dramatiq.set_broker(broker)
 
 from actors import ingest, send  # noqa: E402, F401

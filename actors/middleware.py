@@ -63,7 +63,8 @@ class StepJournal(dramatiq.Middleware):
                     outcome=outcome,
                     error=_describe(exception) if exception else None,
                 )
-                if exception is None and dead_letter_from is not None:
+                # A step that only deferred itself has not settled its dead letter yet.
+                if exception is None and dead_letter_from is not None and "deferred" not in ids:
                     mark_resolved(conn, dead_letter_from)
                 dead_letter_id = None
                 if outcome == "failed":

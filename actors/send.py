@@ -2,18 +2,22 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import dramatiq
+import sentry_sdk
+from dramatiq.middleware import CurrentMessage
 from psycopg import Connection
 
 from actors import runtime
 from actors.chain import enqueue
 from actors.clients.errors import SendNotAttempted, SendOutcomeUnknown, SendRejected
+from actors.clients.whatsapp import WhatsAppClient
 from actors.delivery import attach_provider_id
-from actors.middleware import annotate
+from actors.middleware import DEAD_LETTER_OPTION, annotate
 from db import messages, outbox
 from db.breakers import claim_trial, close_breaker, lock_breaker, read_breaker, save_breaker
+from db.clock import database_now
 from db.outbox import OutboxMessage
 from db.tenants import Tenant, tenant_by_id
 from domain.breaker import BreakerPolicy, BreakerState, admit, on_transient_failure
@@ -31,8 +35,6 @@ logger = logging.getLogger(__name__)
 # Provider calls: back off from 2 s to 10 min, about 1.5 h in all; the HTTP timeouts (connect
 # 3 s, read 10 s) fit well inside the time limit.
 _RETRY = {"max_retries": 12, "min_backoff": 2_000, "max_backoff": 600_000, "time_limit": 60_000}
-# How soon to look again when a stored status webhook is about to prove the send accepted.
-STATUS_RECHECK = timedelta(seconds=2)
 WINDOW_CLOSED = ProviderError(
     code=131047,
     title="24-hour window closed and no re-engagement template configured",
@@ -47,6 +49,7 @@ class _Plan:
     tenant: Tenant
     channel: str
     request: dict
+    client: WhatsAppClient
 
 
 @dramatiq.actor(queue_name="send", throws=(PermanentError,), **_RETRY)
@@ -54,10 +57,9 @@ def send_message(message_id: int) -> None:
     plan = _prepare(message_id)
     if plan is None:
         return
-    client = runtime.whatsapp_client(plan.tenant)
     try:
         # No transaction is open here: nothing is locked while the provider answers.
-        wamid = client.send(plan.request)
+        wamid = plan.client.send(plan.request)
     except SendRejected as rejected:
         _record_rejection(plan, rejected)
         raise
@@ -130,27 +132,29 @@ def _prepare(message_id: int) -> _Plan | None:
         tenant = tenant_by_id(conn, tenant_id)
         assert row is not None and tenant is not None
         annotate(conversation_id=row.conversation_id)
-        now = datetime.now(UTC)
-        # Only an uncertain attempt needs to look for stored (unapplied) status webhooks.
-        stored = row.send_uncertain and outbox.status_webhook_stored(
-            conn, tenant_id, callback_data(message_id)
-        )
+        # One clock for every worker process: the database's.
+        now = database_now(conn)
+        provider_id = row.provider_message_id
+        if provider_id is None and row.send_uncertain:
+            # A status webhook naming this message may be stored but not applied yet (its
+            # step is behind or failed): the provider accepted the send, and it says as what.
+            provider_id = outbox.stored_status_provider_id(conn, tenant_id, callback_data(row.id))
+            if provider_id is not None:
+                current = messages.outbound_by_id(conn, tenant_id, message_id)
+                assert current is not None
+                attach_provider_id(conn, current, provider_id)
         decision = send_decision(
             status=DeliveryStatus(row.delivery_status),
-            provider_message_id=row.provider_message_id,
+            provider_message_id=provider_id,
             uncertain=row.send_uncertain,
             started_at=row.send_started_at,
             now=now,
             evidence_wait=settings.send_evidence_wait,
-            status_webhook_stored=stored,
         )
         if decision == SendDecision.DONE:
             return None
         if decision == SendDecision.ALREADY_ACCEPTED:
             _mark_sent(conn, tenant_id, message_id, now)
-            return None
-        if decision == SendDecision.AWAIT_STATUS:
-            _defer(conn, message_id, STATUS_RECHECK)
             return None
         if decision == SendDecision.AWAIT_EVIDENCE:
             assert row.send_started_at is not None
@@ -160,20 +164,15 @@ def _prepare(message_id: int) -> _Plan | None:
             raise PermanentError(
                 f"sending is paused for tenant {tenant.slug}: {tenant.sending_paused_reason}"
             )
+        try:
+            # Before the claim: a tenant without usable credentials must not leave a send
+            # that looks as if it may have gone out.
+            client = runtime.whatsapp_client(tenant)
+        except ValueError as unusable:
+            raise PermanentError(f"tenant {tenant.slug} cannot send: {unusable}") from None
         row = _apply_window(conn, tenant, row, now)
         if row is None:
             return None
-        wait = _admission(conn, tenant, row, now)
-        if wait is not None:
-            _defer(conn, message_id, wait)
-            return None
-        if decision == SendDecision.RESEND:
-            logger.warning(
-                "resending message %s: no evidence the provider accepted attempt %s within %s",
-                message_id,
-                row.send_attempts,
-                settings.send_evidence_wait,
-            )
         try:
             request = _request(row)
         except (ValueError, KeyError) as invalid:
@@ -182,8 +181,19 @@ def _prepare(message_id: int) -> _Plan | None:
             messages.set_delivery_status(conn, message_id, DeliveryStatus.FAILED, now, [error])
             rejected = str(invalid)
         else:
+            wait = _admission(conn, tenant, row, now)
+            if wait is not None:
+                _defer(conn, message_id, wait)
+                return None
+            if decision == SendDecision.RESEND:
+                logger.warning(
+                    "resending message %s: no evidence the provider accepted attempt %s within %s",
+                    message_id,
+                    row.send_attempts,
+                    settings.send_evidence_wait,
+                )
             outbox.claim(conn, message_id, resend=decision == SendDecision.RESEND)
-            return _Plan(message_id, tenant, row.channel, request)
+            return _Plan(message_id, tenant, row.channel, request, client)
     # Raised after the commit, so the failed status stays and the dead letter says why.
     raise PermanentError(f"outbound message {message_id} is invalid: {rejected}")
 
@@ -222,22 +232,27 @@ def _admission(
     policy = BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_cooldown)
     breaker = read_breaker(conn, tenant.id, row.channel)
     allowed, updated = admit(breaker, now, policy)
-    if allowed and updated != breaker:
-        assert updated.until is not None
-        # Cool-down over: of all the waiting sends, one makes the trial call.
-        allowed = claim_trial(conn, tenant.id, row.channel, now, updated.until)
     if not allowed:
         if breaker.state == BreakerState.OPEN and breaker.until and breaker.until > now:
             return breaker.until - now
         # A trial call is out; its answer decides within seconds, not at its deadline.
         return policy.cooldown
-    return runtime.pacer().take(
+    wait = runtime.pacer().take(
         conn,
         [
             (f"r:{tenant.id}:{row.recipient}", _rate(tenant, "recipient", RECIPIENT_RATE)),
             (f"n:{tenant.wa_phone_number_id}", _rate(tenant, "number", NUMBER_RATE)),
         ],
     )
+    if wait is not None:
+        return wait
+    if updated != breaker:
+        assert updated.until is not None
+        # Cool-down over: of all the waiting sends, one makes the trial call (paced already,
+        # so the trial is not held back after claiming it).
+        if not claim_trial(conn, tenant.id, row.channel, now, updated.until):
+            return policy.cooldown
+    return None
 
 
 def _rate(tenant: Tenant, which: str, default: Rate) -> Rate:
@@ -295,8 +310,16 @@ def _request(row: OutboxMessage) -> dict:
 
 
 def _defer(conn: Connection, message_id: int, wait: timedelta) -> None:
-    """Come back later without holding a worker thread and without spending a retry."""
-    enqueue(conn, [send_message.message(message_id)], delay_ms=max(1, int(wait / _MS)))
+    """Come back later without holding a worker thread. The retries spent so far, and the dead
+    letter a requeue came from, go with it: waiting does not reset the failure budget."""
+    current = CurrentMessage.get_current_message()
+    carried = {k: v for k, v in current.options.items() if k in _CARRIED} if current else {}
+    annotate(deferred=1)
+    later = send_message.message_with_options(args=(message_id,), **carried)
+    enqueue(conn, [later], delay_ms=max(1, int(wait / _MS)))
+
+
+_CARRIED = ("retries", "max_retries", "min_backoff", "max_backoff", DEAD_LETTER_OPTION)
 
 
 _MS = timedelta(milliseconds=1)
@@ -312,12 +335,16 @@ def _mark_sent(conn: Connection, tenant_id: int, message_id: int, at: datetime) 
 
 def _record_acceptance(plan: _Plan, wamid: str) -> None:
     with runtime.pool().connection() as conn:
+        # Same lock order as the status step (provider id, then row): no deadlock with a
+        # status webhook for this send applied at the same moment.
+        messages.lock_provider_id(conn, plan.tenant.id, plan.channel, wamid)
         current = messages.outbound_by_id(conn, plan.tenant.id, plan.message_id)
         assert current is not None
         attach_provider_id(conn, current, wamid)
-        _mark_sent(conn, plan.tenant.id, plan.message_id, datetime.now(UTC))
+        _mark_sent(conn, plan.tenant.id, plan.message_id, database_now(conn))
         close_breaker(conn, plan.tenant.id, plan.channel)
-    logger.info("sent message %s as %s", plan.message_id, wamid)
+    # Not the wamid: Meta's encode the recipient's number.
+    logger.info("sent message %s", plan.message_id)
 
 
 def _record_failure(plan: _Plan, *, uncertain: bool, error: ProviderError | None) -> None:
@@ -327,12 +354,21 @@ def _record_failure(plan: _Plan, *, uncertain: bool, error: ProviderError | None
         if not uncertain:
             outbox.record_rejection(conn, plan.message_id, error)
         breaker = lock_breaker(conn, plan.tenant.id, plan.channel)
-        save_breaker(
-            conn,
-            plan.tenant.id,
+        updated = on_transient_failure(breaker, database_now(conn), policy)
+        save_breaker(conn, plan.tenant.id, plan.channel, updated)
+    if updated.state == BreakerState.OPEN and breaker.state == BreakerState.CLOSED:
+        logger.error(
+            "circuit breaker opened for tenant %s on %s after %s failures: sends wait until %s",
+            plan.tenant.slug,
             plan.channel,
-            on_transient_failure(breaker, datetime.now(UTC), policy),
+            updated.failures,
+            updated.until,
         )
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("tenant_id", str(plan.tenant.id))
+            sentry_sdk.capture_message(
+                f"{plan.channel} sending suspended for tenant {plan.tenant.slug}", level="error"
+            )
 
 
 def _record_rejection(plan: _Plan, rejected: SendRejected) -> None:
@@ -355,6 +391,10 @@ def _record_rejection(plan: _Plan, rejected: SendRejected) -> None:
             )
             return
         errors = [rejected.error] if rejected.error else []
-        messages.set_delivery_status(
-            conn, plan.message_id, DeliveryStatus.FAILED, datetime.now(UTC), errors
-        )
+        current = messages.outbound_by_id(conn, plan.tenant.id, plan.message_id)
+        assert current is not None
+        # An earlier attempt may have been accepted after all and already be delivered.
+        if advance(DeliveryStatus(current.delivery_status), DeliveryStatus.FAILED):
+            messages.set_delivery_status(
+                conn, plan.message_id, DeliveryStatus.FAILED, database_now(conn), errors
+            )

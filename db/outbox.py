@@ -51,7 +51,8 @@ def lock_for_send(conn: Connection, tenant_id: int, message_id: int) -> OutboxMe
 
 def tenant_of_message(conn: Connection, message_id: int) -> int | None:
     """The tenant an outbound message belongs to (a job carries only the message id)."""
-    row = conn.execute(
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
         "SELECT tenant_id FROM messages WHERE id = %s AND direction = 'out'", (message_id,)
     ).fetchone()
     return None if row is None else row[0]
@@ -103,9 +104,10 @@ def flag_for_human(conn: Connection, conversation_id: int, reason: str) -> None:
 
 def pending_of_tenant(conn: Connection, tenant_id: int) -> list[int]:
     """Outbound messages not yet accepted by the provider, oldest first."""
+    cur = conn.cursor(row_factory=tuple_row)
     return [
         row[0]
-        for row in conn.execute(
+        for row in cur.execute(
             "SELECT id FROM messages WHERE tenant_id = %s AND delivery_status IN"
             " ('pending', 'sending') ORDER BY id",
             (tenant_id,),
@@ -129,12 +131,13 @@ def resume_tenant(conn: Connection, tenant_id: int) -> None:
     )
 
 
-def status_webhook_stored(conn: Connection, tenant_id: int, callback_data: str) -> bool:
-    """A status webhook naming our message is stored, applied or not: the provider has it."""
+def stored_status_provider_id(conn: Connection, tenant_id: int, callback_data: str) -> str | None:
+    """The provider id a stored status webhook gives our message, applied yet or not."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
-        "SELECT EXISTS (SELECT 1 FROM inbound_events WHERE tenant_id = %s AND kind = 'status'"
-        " AND payload -> 'status' ->> 'biz_opaque_callback_data' = %s)",
+        "SELECT payload -> 'status' ->> 'id' FROM inbound_events WHERE tenant_id = %s"
+        " AND kind = 'status' AND payload -> 'status' ->> 'biz_opaque_callback_data' = %s"
+        " LIMIT 1",
         (tenant_id, callback_data),
     ).fetchone()
-    return bool(row and row[0])
+    return row[0] if row else None

@@ -1,5 +1,6 @@
 """Send pacing in PostgreSQL, for deployments without Redis (see domain/pacing.py)."""
 
+import random
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -7,6 +8,8 @@ from psycopg import Connection
 from psycopg.rows import tuple_row
 
 from domain.pacing import Rate, take
+
+_PURGE_CHANCE = 0.001
 
 
 def take_slots(conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
@@ -36,6 +39,10 @@ def take_slots(conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta
         new_tats.append(new_tat)
     if waits:
         return max(waits)
+    if random.random() < _PURGE_CHANCE:
+        # A TAT in the past counts as no row at all: rows idle for an hour can go. About once
+        # per thousand sends keeps the table near the number of recently paced recipients.
+        cur.execute("DELETE FROM send_pacing WHERE tat < clock_timestamp() - interval '1 hour'")
     cur.execute(
         "UPDATE send_pacing SET tat = new.tat"
         " FROM unnest(%s::text[], %s::timestamptz[]) AS new(key, tat)"

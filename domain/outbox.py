@@ -27,8 +27,6 @@ class SendDecision(StrEnum):
     ALREADY_ACCEPTED = "already_accepted"
     # An earlier attempt may have been accepted: wait for a status webhook before resending.
     AWAIT_EVIDENCE = "await_evidence"
-    # Evidence came (a stored status webhook) and is about to be applied: wait for it.
-    AWAIT_STATUS = "await_status"
     # Evidence was awaited long enough and none came: send again (counted as a resend).
     RESEND = "resend"
     DONE = "done"
@@ -42,12 +40,11 @@ def send_decision(
     started_at: datetime | None,
     now: datetime,
     evidence_wait: timedelta,
-    status_webhook_stored: bool,
 ) -> SendDecision:
     """What a send attempt does with the outbox row it locked.
 
-    `status_webhook_stored`: a status webhook naming this message is stored but not applied yet
-    (its step is behind): proof of acceptance, so the send waits for it however long it takes.
+    `provider_message_id`: the recorded one, or the one a stored status webhook naming this
+    message gives (applied or not, it proves the provider accepted the send).
     """
     if status not in (DeliveryStatus.PENDING, DeliveryStatus.SENDING):
         return SendDecision.DONE
@@ -55,8 +52,6 @@ def send_decision(
         return SendDecision.ALREADY_ACCEPTED
     if status == DeliveryStatus.PENDING or not uncertain:
         return SendDecision.SEND
-    if status_webhook_stored:
-        return SendDecision.AWAIT_STATUS
     if started_at is not None and now - started_at < evidence_wait:
         return SendDecision.AWAIT_EVIDENCE
     return SendDecision.RESEND

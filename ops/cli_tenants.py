@@ -4,7 +4,7 @@ import click
 from psycopg import errors as pg_errors
 
 from db.dead_letters import list_dead_letters
-from db.outbox import resume_tenant
+from db.outbox import pending_of_tenant, resume_tenant
 from db.tenants import create_tenant, list_tenants, tenant_by_slug
 from ops.database import cli_connection
 from ops.output import format_table
@@ -108,9 +108,22 @@ def resume(slug: str) -> None:
         if tenant.sending_paused_at is None:
             click.echo(f"{slug}: sending is not paused")
             return
+        # Only the sends held back by the pause: failed since it began, and still unsent.
+        # Other dead letters keep waiting for a person to look at them.
+        unsent = set(pending_of_tenant(conn, tenant.id))
+        waiting = [
+            letter.id
+            for letter in list_dead_letters(
+                conn,
+                actor="send_message",
+                tenant_id=tenant.id,
+                since=tenant.sending_paused_at,
+                limit=None,
+            )
+            if letter.args and letter.args[0] in unsent
+        ]
         resume_tenant(conn, tenant.id)
-        waiting = list_dead_letters(conn, actor="send_message", tenant_id=tenant.id, limit=10_000)
-        outcomes = requeue(conn, [d.id for d in waiting], requeued_by=f"cli:resume {slug}")
+        outcomes = requeue(conn, waiting, requeued_by=f"cli:resume {slug}")
         conn.commit()
     requeued = sum(1 for o in outcomes if o.status == "requeued")
     click.echo(f"{slug}: sending resumed; {requeued} waiting sends requeued")

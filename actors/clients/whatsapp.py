@@ -82,7 +82,8 @@ class WhatsAppClient:
             raise SendOutcomeUnknown(
                 "accepted without a readable message id", response.status_code
             ) from None
-        logger.debug("whatsapp send to %s accepted as %s", to, wamid)
+        # Not the wamid: Meta's encode the recipient's number.
+        logger.debug("whatsapp send to %s accepted", to)
         return wamid
 
     def mark_read(self, message_id: str, *, typing: bool) -> None:
@@ -122,6 +123,11 @@ class WhatsAppClient:
         if response.is_success:
             return response
         error = parse_error_body(response.content)
+        if error is None and response.status_code >= 500:
+            # A gateway's 5xx (502, 504...) without a Graph API error: the request may have
+            # reached Meta before the gateway gave up on the answer.
+            logger.warning("whatsapp %s outcome unknown: HTTP %s", what, response.status_code)
+            raise SendOutcomeUnknown("server error without a Graph API error", response.status_code)
         kind = classify(response.status_code, error.code if error else None)
         logger.warning(
             "whatsapp %s rejected: HTTP %s, code %s, %s",

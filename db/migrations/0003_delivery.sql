@@ -34,6 +34,8 @@ CREATE TABLE send_pacing (
     key text PRIMARY KEY,
     tat timestamptz NOT NULL
 );
+-- Idle rows are deleted by age (db/pacing.py).
+CREATE INDEX send_pacing_tat ON send_pacing (tat);
 
 -- Evidence that an uncertain send was accepted: a stored status webhook carrying our id.
 CREATE INDEX inbound_events_status_callback

@@ -264,14 +264,6 @@ def test_graph_errors_become_send_rejected(
 @pytest.mark.parametrize(
     ("status", "body", "content_type", "kind"),
     [
-        (500, b"", "text/plain", SendErrorKind.RETRYABLE),
-        (
-            502,
-            b"<html><body><h1>502 Bad Gateway</h1></body></html>",
-            "text/html",
-            SendErrorKind.RETRYABLE,
-        ),
-        (503, b"Service Unavailable", "text/plain", SendErrorKind.RETRYABLE),
         (429, b"slow down", "text/plain", SendErrorKind.RETRYABLE),
         (404, b"<html>Not Found</html>", "text/html", SendErrorKind.PERMANENT),
         (401, b"", "text/plain", SendErrorKind.PERMANENT),
@@ -290,6 +282,26 @@ def test_errors_without_a_graph_body(
         client.send(request())
     assert caught.value.kind is kind
     assert caught.value.error is None
+    assert caught.value.http_status == status
+    assert len(stub.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (500, b"", "text/plain"),
+        (502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"),
+        (503, b"Service Unavailable", "text/plain"),
+        (504, b"Gateway Timeout", "text/plain"),
+    ],
+)
+def test_server_errors_without_a_graph_body_leave_the_outcome_unknown(
+    stub: GraphStub, client: WhatsAppClient, status: int, body: bytes, content_type: str
+) -> None:
+    # A gateway may have forwarded the request to Meta before it failed to answer.
+    stub.queue(Reply(status, body, content_type))
+    with pytest.raises(SendOutcomeUnknown) as caught:
+        client.send(request())
     assert caught.value.http_status == status
     assert len(stub.received) == 1
 

@@ -36,23 +36,8 @@ def test_send_decision(status, provider_id, uncertain, started, expected):
         started_at=started,
         now=NOW,
         evidence_wait=WAIT,
-        status_webhook_stored=False,
     )
     assert decision == expected
-
-
-@pytest.mark.parametrize("started", [NOW, NOW - 10 * WAIT])
-def test_a_stored_status_webhook_is_evidence_however_late(started):
-    decision = send_decision(
-        status=S.SENDING,
-        provider_message_id=None,
-        uncertain=True,
-        started_at=started,
-        now=NOW,
-        evidence_wait=WAIT,
-        status_webhook_stored=True,
-    )
-    assert decision == SendDecision.AWAIT_STATUS
 
 
 def test_callback_data_round_trip_and_foreign_values():
