@@ -330,7 +330,7 @@ def _mark_sent(conn: Connection, tenant_id: int, message_id: int, at: datetime) 
     assert current is not None
     if advance(DeliveryStatus(current.delivery_status), DeliveryStatus.SENT):
         messages.set_delivery_status(conn, message_id, DeliveryStatus.SENT, at)
-    outbox.record_rejection(conn, message_id, None)
+    outbox.clear_uncertainty(conn, message_id)
 
 
 def _record_acceptance(plan: _Plan, wamid: str) -> None:

@@ -84,17 +84,6 @@ def live_conversation(
     return row
 
 
-def conversation_by_id(
-    conn: Connection, tenant_id: int, conversation_id: int
-) -> Conversation | None:
-    cur = conn.cursor(row_factory=class_row(Conversation))
-    return cur.execute(
-        "SELECT id, tenant_id, contact_id, channel, status, last_inbound_at"
-        " FROM conversations WHERE tenant_id = %s AND id = %s",
-        (tenant_id, conversation_id),
-    ).fetchone()
-
-
 def live_conversation_with(
     conn: Connection, tenant_id: int, channel: str, channel_user_id: str
 ) -> Conversation | None:

@@ -80,6 +80,14 @@ def record_rejection(conn: Connection, message_id: int, error: ProviderError | N
     )
 
 
+def clear_uncertainty(conn: Connection, message_id: int) -> None:
+    """The provider's answer is known now (its id is recorded)."""
+    conn.execute(
+        "UPDATE messages SET send_uncertain = false, updated_at = now() WHERE id = %s",
+        (message_id,),
+    )
+
+
 def convert_to_template(conn: Connection, message_id: int, template: dict) -> None:
     """Outside the 24-hour window: the free-form text becomes the re-engagement template."""
     conn.execute(
