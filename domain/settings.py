@@ -1,8 +1,9 @@
 """Process settings, built once at each entry point from the environment and passed down."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 GRAPH_API_BASE_URL = "https://graph.facebook.com/v24.0"
 
@@ -27,6 +28,18 @@ class Settings:
     # Circuit breaker per tenant and channel.
     breaker_failure_threshold: int = 5
     breaker_cooldown: timedelta = timedelta(seconds=30)
+    # The assistant's model: any OpenAI-compatible endpoint. No key: the deterministic responder.
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_embedding_model: str = "text-embedding-3-small"
+    llm_timeout: timedelta = timedelta(seconds=20)
+    # USD per million tokens, for the spend estimate and caps; None: the built-in price list.
+    llm_input_price: Decimal | None = None
+    llm_output_price: Decimal | None = None
+    # Answer cache: entries kept per tenant, and how close a question must be to reuse an answer.
+    answer_cache_max_entries: int = 500
+    answer_cache_similarity: float = 0.92
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -50,4 +63,17 @@ class Settings:
             breaker_cooldown=timedelta(
                 seconds=float(env.get("RECADO_BREAKER_COOLDOWN_SECONDS", "30"))
             ),
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            openai_model=env.get("OPENAI_MODEL") or "gpt-4o-mini",
+            openai_embedding_model=env.get("OPENAI_EMBEDDING_MODEL") or "text-embedding-3-small",
+            llm_timeout=timedelta(seconds=float(env.get("RECADO_LLM_TIMEOUT_SECONDS", "20"))),
+            llm_input_price=_decimal(env.get("RECADO_LLM_INPUT_USD_PER_MTOK")),
+            llm_output_price=_decimal(env.get("RECADO_LLM_OUTPUT_USD_PER_MTOK")),
+            answer_cache_max_entries=int(env.get("RECADO_ANSWER_CACHE_MAX_ENTRIES", "500")),
+            answer_cache_similarity=float(env.get("RECADO_ANSWER_CACHE_SIMILARITY", "0.92")),
         )
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return Decimal(value) if value else None
