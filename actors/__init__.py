@@ -19,4 +19,4 @@ from actors.middleware import StepJournal  # noqa: E402
 broker = build_broker(settings, middleware=[CurrentMessage(), StepJournal(pool)])
 dramatiq.set_broker(broker)
 
-from actors import ingest, send  # noqa: E402, F401
+from actors import followups, ingest, plan, send  # noqa: E402, F401

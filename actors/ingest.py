@@ -9,10 +9,12 @@ from psycopg import Connection
 from actors.chain import enqueue
 from actors.delivery import apply_status_update
 from actors.middleware import annotate
+from actors.plan import schedule
 from actors.runtime import pool
 from actors.send import mark_read
 from db import conversations, events, messages
 from db.events import StoredEvent
+from db.planning import answerable
 from db.tenants import tenant_by_id
 from domain.channels import whatsapp
 from domain.errors import PermanentError, UnknownMessageShape
@@ -82,6 +84,13 @@ def ingest_event(event_id: int) -> None:
         assert tenant is not None
         if message_id is not None and tenant.settings.get("read_receipts", False):
             enqueue(conn, [mark_read.message(message_id)])
+        if (
+            message_id is not None
+            and tenant.profile is not None
+            and conversation.status == "open"
+            and answerable(inbound.type)
+        ):
+            schedule(conn, tenant, conversation.id, message_id)
         logger.info(
             "stored %s message %s from %s in conversation %s",
             inbound.type,

@@ -2,14 +2,19 @@
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from psycopg_pool import ConnectionPool
 
+from actors.answer_cache import AnswerCache, make_answer_cache
 from actors.clients.whatsapp import WhatsAppClient
 from actors.pacing import Pacer, make_pacer
 from db.pool import make_pool
 from db.tenants import Tenant
 from domain.settings import Settings
+
+if TYPE_CHECKING:
+    from actors.clients.llm import LLMClient
 
 settings = Settings.from_env(os.environ)
 
@@ -53,3 +58,36 @@ def pacer() -> Pacer:
     if _pacer is None:
         _pacer = make_pacer(settings.redis_url)
     return _pacer
+
+
+_llm: "LLMClient | None" = None
+_cache: AnswerCache | None = None
+
+
+def llm_client() -> "LLMClient | None":
+    """The model's client; None when no key is configured (the deterministic responder
+    answers)."""
+    global _llm
+    if settings.openai_api_key is None:
+        return None
+    with _pool_lock:
+        if _llm is None:
+            # Imported on first use: the SDK takes most of a second to load.
+            from actors.clients.llm import LLMClient
+
+            _llm = LLMClient(
+                api_key=settings.openai_api_key,
+                base_url=settings.openai_base_url,
+                model=settings.openai_model,
+                embedding_model=settings.openai_embedding_model,
+                timeout=settings.llm_timeout.total_seconds(),
+            )
+    return _llm
+
+
+def answer_cache() -> AnswerCache:
+    """Redis when REDIS_URL is set, else PostgreSQL: same answers either way."""
+    global _cache
+    if _cache is None:
+        _cache = make_answer_cache(settings, pool())
+    return _cache

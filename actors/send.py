@@ -160,6 +160,16 @@ def _prepare(message_id: int) -> _Plan | None:
             assert row.send_started_at is not None
             _defer(conn, message_id, row.send_started_at + settings.send_evidence_wait - now)
             return None
+        if row.details.get("author") == "assistant" and row.conversation_status != "open":
+            # Invariant 7, checked again at the last moment: a person owns this conversation.
+            messages.set_delivery_status(conn, message_id, DeliveryStatus.CANCELLED, now)
+            logger.info(
+                "assistant reply %s withdrawn: conversation %s is %s",
+                message_id,
+                row.conversation_id,
+                row.conversation_status,
+            )
+            return None
         if tenant.sending_paused_at is not None:
             raise PermanentError(
                 f"sending is paused for tenant {tenant.slug}: {tenant.sending_paused_reason}"

@@ -37,6 +37,7 @@ _STAMP = {
     DeliveryStatus.DELIVERED: "delivered_at",
     DeliveryStatus.READ: "read_at",
     DeliveryStatus.FAILED: "failed_at",
+    DeliveryStatus.CANCELLED: "cancelled_at",
 }
 
 

@@ -20,11 +20,13 @@ class Tenant:
     settings: dict
     sending_paused_at: datetime | None = None
     sending_paused_reason: str | None = None
+    # The business profile's JSON (domain.profile); None: no assistant for this tenant.
+    profile: dict | None = None
 
 
 _COLUMNS = (
     "id, slug, name, wa_phone_number_id, wa_app_secret, wa_verify_token, wa_access_token, settings,"
-    " sending_paused_at, sending_paused_reason"
+    " sending_paused_at, sending_paused_reason, profile"
 )
 
 

@@ -1,9 +1,11 @@
 """Values the reply planner reads: the conversation so far, what we know of the lead, intents."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 
 class Intent(StrEnum):
@@ -76,3 +78,29 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: Decimal
+
+
+def extraction_to_json(extraction: Extraction) -> dict[str, Any]:
+    """The stored form (replies.extraction), read back by the lead step."""
+    return {
+        "name": extraction.name,
+        "email": extraction.email,
+        "phone_e164": extraction.phone_e164,
+        "when": extraction.when.isoformat() if extraction.when else None,
+        "date_only": extraction.date_only,
+        "when_text": extraction.when_text,
+        "services": list(extraction.services),
+    }
+
+
+def extraction_from_json(data: Mapping[str, Any]) -> Extraction:
+    when = data.get("when")
+    return Extraction(
+        name=data.get("name"),
+        email=data.get("email"),
+        phone_e164=data.get("phone_e164"),
+        when=datetime.fromisoformat(when) if when else None,
+        date_only=bool(data.get("date_only", False)),
+        when_text=data.get("when_text"),
+        services=tuple(data.get("services", ())),
+    )

@@ -10,6 +10,8 @@ class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+    # Withdrawn before any send attempt: an assistant reply whose conversation went to a person.
+    CANCELLED = "cancelled"
 
 
 # Forward order of the happy path. Skipping ahead is allowed because provider
@@ -21,7 +23,7 @@ _RANK: dict[DeliveryStatus, int] = {
     DeliveryStatus.DELIVERED: 3,
     DeliveryStatus.READ: 4,
 }
-_TERMINAL = frozenset({DeliveryStatus.READ, DeliveryStatus.FAILED})
+_TERMINAL = frozenset({DeliveryStatus.READ, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED})
 
 
 def advance(current: DeliveryStatus, new: DeliveryStatus) -> bool:
@@ -30,4 +32,6 @@ def advance(current: DeliveryStatus, new: DeliveryStatus) -> bool:
         return False
     if new == DeliveryStatus.FAILED:
         return True
+    if new == DeliveryStatus.CANCELLED:
+        return current in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
     return _RANK[new] > _RANK[current]

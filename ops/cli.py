@@ -7,13 +7,17 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from ops import (
+    cli_cache,
+    cli_conversations,
     cli_db,
     cli_dead_letters,
     cli_messages,
+    cli_profile,
     cli_quarantine,
     cli_queue,
     cli_run,
     cli_simulate,
+    cli_tenant_settings,
     cli_tenants,
 )
 from ops.database import describe
@@ -58,3 +62,7 @@ main.add_command(cli_queue.queue)
 main.add_command(cli_messages.messages)
 main.add_command(cli_quarantine.quarantine)
 main.add_command(cli_simulate.simulate)
+main.add_command(cli_cache.cache)
+main.add_command(cli_conversations.conversations)
+cli_tenants.tenants.add_command(cli_profile.profile)
+cli_tenants.tenants.add_command(cli_tenant_settings.settings)

@@ -1,5 +1,6 @@
 """`recado run`, `serve`, `worker`: the long-running processes."""
 
+import json
 import os
 import secrets
 import socket
@@ -11,13 +12,20 @@ from psycopg import Connection
 
 from db.migrate import migrate
 from db.pool import connect
+from db.profiles import profile_of, set_profile, set_setting_default
 from db.tenants import Tenant, create_tenant, tenant_by_slug
+from domain.profile import parse_profile
+from domain.tenant_settings import validate_setting
 from ops.database import VAR_DIR, database_url, describe
 from ops.processes import Child, gunicorn_argv, supervise_children, wait_for_port, worker_argv
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Clinic"
 DEMO_PHONE_NUMBER_ID = "100000000000001"
+DEMO_PROFILE = Path(__file__).with_name("demo_profile.json")
+# A short debounce, so the demo's replies come quickly after the last simulated message.
+DEMO_QUIET_WINDOW_SECONDS = 2
+LLM_SIMULATOR_MODEL = "recado-sim"
 WEB_WORKERS = 2
 WEB_THREADS = 8
 
@@ -42,7 +50,13 @@ threads_option = click.option(
     "--simulator-port", default=8081, show_default=True, type=click.IntRange(1, 65535),
     help="Graph API simulator port, used when WHATSAPP_API_BASE_URL is unset.",
 )  # fmt: skip
-def run(host: str, port: int, processes: int, threads: int, simulator_port: int) -> None:
+@click.option(
+    "--llm-simulator-port", default=8082, show_default=True, type=click.IntRange(1, 65535),
+    help="LLM simulator port, used when OPENAI_API_KEY is unset.",
+)  # fmt: skip
+def run(
+    host: str, port: int, processes: int, threads: int, simulator_port: int, llm_simulator_port: int
+) -> None:
     """Everything on one machine: database, migrations, demo tenant, web server and workers.
 
     Runs in the foreground; Ctrl-C stops it all (and the embedded PostgreSQL if it started it).
@@ -54,6 +68,7 @@ def run(host: str, port: int, processes: int, threads: int, simulator_port: int)
             for name in migrate(conn):
                 click.echo(f"applied migration {name}")
             demo = _ensure_demo_tenant(conn)
+            _ensure_demo_assistant(conn, demo)
         children = [
             Child("web server", gunicorn_argv(
                 host=host, port=port, workers=WEB_WORKERS, threads=WEB_THREADS)),
@@ -71,6 +86,18 @@ def run(host: str, port: int, processes: int, threads: int, simulator_port: int)
                 "--webhook-base", f"http://{host}:{port}",
             ]))  # fmt: skip
             env["WHATSAPP_API_BASE_URL"] = f"http://{host}:{simulator_port}/v24.0"
+        llm_simulated = not env.get("OPENAI_API_KEY", "").strip()
+        if llm_simulated:
+            # No model configured: the assistant talks to the local OpenAI-compatible simulator,
+            # whose deterministic replies show the whole flow without a key or any cost.
+            _check_port_free(host, llm_simulator_port, "--llm-simulator-port")
+            children.append(Child("LLM simulator", [
+                sys.executable, "-m", "ops", "simulate", "llm", "--host", host,
+                "--port", str(llm_simulator_port),
+            ]))  # fmt: skip
+            env["OPENAI_BASE_URL"] = f"http://{host}:{llm_simulator_port}/v1"
+            env["OPENAI_API_KEY"] = "simulated"
+            env["OPENAI_MODEL"] = LLM_SIMULATOR_MODEL
 
         def banner() -> None:
             if wait_for_port(host, port, timeout=15):
@@ -79,6 +106,12 @@ def run(host: str, port: int, processes: int, threads: int, simulator_port: int)
                     click.echo(
                         f"WhatsApp sends go to the Graph API simulator at"
                         f" {env['WHATSAPP_API_BASE_URL']} (set WHATSAPP_API_BASE_URL for Meta)."
+                    )
+                if llm_simulated:
+                    click.echo(
+                        f"The assistant's model is the LLM simulator at {env['OPENAI_BASE_URL']}"
+                        " (set OPENAI_API_KEY, and OPENAI_BASE_URL/OPENAI_MODEL if needed, for a"
+                        " real one)."
                     )
 
         code = supervise_children(children, env, on_ready=banner)
@@ -138,6 +171,16 @@ def _ensure_demo_tenant(conn: Connection) -> Tenant:
         # Sending is not wired to a real WhatsApp account in the demo.
         wa_access_token=secrets.token_urlsafe(24),
     )
+
+
+def _ensure_demo_assistant(conn: Connection, demo: Tenant) -> None:
+    """Give the demo tenant the demo clinic's profile, unless it has one; keep its settings."""
+    if profile_of(conn, demo.id) is None:
+        profile = json.loads(DEMO_PROFILE.read_text(encoding="utf-8"))
+        parse_profile(profile, default_name=demo.name)  # refuses a broken file before saving
+        set_profile(conn, demo.id, profile)
+    quiet = validate_setting("quiet_window_seconds", str(DEMO_QUIET_WINDOW_SECONDS))
+    set_setting_default(conn, demo.id, "quiet_window_seconds", quiet)
 
 
 def _recado_command() -> str:

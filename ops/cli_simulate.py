@@ -17,6 +17,8 @@ from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelop
 from domain.settings import GRAPH_API_BASE_URL
 from ops.database import cli_connection
 from ops.simulators.graph_api import FAULTS, GraphApiSimulator, SimulatorConfig, TenantRoute
+from ops.simulators.llm import FAULTS as LLM_FAULTS
+from ops.simulators.llm import RANDOM_FAULTS, LlmSimulator, LlmSimulatorConfig
 
 SAMPLE_TEXTS = (
     "Hi! Do you have a slot on Friday afternoon?",
@@ -279,6 +281,87 @@ def graph_api(
         f" faults {sum(counts.faults.values())}, statuses posted {counts.webhooks_delivered},"
         f" undelivered {counts.webhooks_undelivered}"
     )
+
+
+@simulate.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port", default=8082, show_default=True, type=click.IntRange(0, 65535), help="0: any free."
+)
+@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Probability per call of a fault drawn from --faults.",
+)
+@click.option(
+    "--faults",
+    default=",".join(RANDOM_FAULTS),
+    show_default=True,
+    help=f"Comma-separated faults to draw from; known: {', '.join(LLM_FAULTS)}.",
+)
+@click.option(
+    "--hang-seconds",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="How long a 'timeout' fault holds the connection.",
+)
+@click.option("--seed", type=int, help="Seed for the fault draws, to repeat a run.")
+def llm(
+    host: str,
+    port: int,
+    latency_ms: int,
+    fault_rate: float,
+    faults: str,
+    hang_seconds: float,
+    seed: int | None,
+) -> None:
+    """A local OpenAI-compatible API in the foreground, until Ctrl-C.
+
+    Deterministic replies and embeddings for the assistant, with the requested latency and
+    faults; steer it while it runs through POST /_simulator/config.
+    """
+    try:
+        config = LlmSimulatorConfig(
+            host=host,
+            port=port,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            faults=tuple(kind.strip() for kind in faults.split(",") if kind.strip()),
+            seed=seed,
+            hang_seconds=hang_seconds,
+            echo=lambda line: click.echo(f"{time.strftime('%H:%M:%S')} {line}"),
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    simulator = LlmSimulator(config)
+    try:
+        simulator.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    click.echo(f"LLM simulator on {simulator.url}")
+    click.echo(
+        f"Set OPENAI_BASE_URL={simulator.url} and OPENAI_API_KEY to any value"
+        " for recado's server and workers"
+    )
+    base = simulator.url.removesuffix("/v1")
+    click.echo(f"Call log: {base}/_simulator/log  configuration: {base}/_simulator/config")
+    click.echo("Ctrl-C stops it.")
+    # SIGTERM (a supervisor, `kill`) stops it as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulator.stop()
+    calls = simulator.calls
+    failed = sum(1 for call in calls if call.status != 200)
+    click.echo(f"stopped: {len(calls)} calls, {failed} without a 200 answer")
 
 
 def _graph_api_routes(slugs: tuple[str, ...], webhook_base: str) -> dict[str, TenantRoute]:

@@ -52,6 +52,15 @@ os.environ["WHATSAPP_API_BASE_URL"] = f"http://127.0.0.1:{GRAPH_API_PORT}/v24.0"
 os.environ["RECADO_SEND_EVIDENCE_WAIT_SECONDS"] = "3"
 os.environ["RECADO_BREAKER_FAILURES"] = "3"
 os.environ["RECADO_BREAKER_COOLDOWN_SECONDS"] = "2"
+# The LLM simulator's address (tests start it there when they need a model), and a short timeout.
+LLM_API_PORT = _free_port()
+os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{LLM_API_PORT}/v1"
+os.environ["OPENAI_API_KEY"] = "test-llm-key"
+os.environ["OPENAI_MODEL"] = "recado-sim"
+os.environ["OPENAI_EMBEDDING_MODEL"] = "recado-sim-embedding"
+os.environ["RECADO_LLM_TIMEOUT_SECONDS"] = "3"
+# The suite's own choice of answer-cache backend is PostgreSQL; Redis is tested explicitly.
+os.environ.pop("REDIS_URL", None)
 
 SERVER_URL = _server_url()
 TEST_DATABASE = f"recado_test_{os.getpid()}"
@@ -76,7 +85,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _APP_TABLES = (
-    "dead_letter_requeues, dead_letters, step_runs, pending_statuses, messages, quarantine,"
+    "lead_updates, lead_service_interest, agent_notifications, llm_usage, answer_cache, replies,"
+    " dead_letter_requeues, dead_letters, step_runs, pending_statuses, messages, quarantine,"
     " circuit_breakers, send_pacing, inbound_events, conversations, leads, contacts, tenants,"
     " dramatiq.queue"
 )

@@ -5,6 +5,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from psycopg import Connection
 
+from db import assistant_stats
 from db.breakers import breaker_states
 from db.broker_queue import advisory_lock_count, stats
 from db.dead_letters import counts_by_state
@@ -96,4 +97,58 @@ def snapshot_registry(conn: Connection) -> CollectorRegistry:
         registry=registry,
     )
     open_breakers.set(sum(1 for row in breaker_states(conn) if row[2] != "closed"))
+    _assistant_metrics(conn, registry)
     return registry
+
+
+def _assistant_metrics(conn: Connection, registry: CollectorRegistry) -> None:
+    """Totals read from the audit tables at each scrape, hence gauges (not process counters)."""
+    replies = Gauge(
+        "recado_replies_total",
+        "Planning outcomes recorded, by outcome and answer source",
+        ["outcome", "source"],
+        registry=registry,
+    )
+    outcomes = assistant_stats.replies_by_outcome(conn)
+    for outcome, source, number in outcomes:
+        replies.labels(outcome, source).set(number)
+    Gauge(
+        "recado_replies_stale_total",
+        "Replies discarded before sending because a newer message or a person came first",
+        registry=registry,
+    ).set(sum(number for outcome, _, number in outcomes if outcome == "stale"))
+    lookups = Gauge(
+        "recado_answer_cache_lookups_total",
+        "Answer cache lookups by result",
+        ["result"],
+        registry=registry,
+    )
+    for result, number in assistant_stats.cache_lookups(conn).items():
+        lookups.labels(result).set(number)
+    Gauge("recado_handoffs_total", "Conversations handed to a person", registry=registry).set(
+        assistant_stats.handoff_count(conn)
+    )
+    Gauge(
+        "recado_agent_notifications_open",
+        "Agent notifications not yet acknowledged",
+        registry=registry,
+    ).set(assistant_stats.open_notification_count(conn))
+    prompt, completion, cost = assistant_stats.llm_usage_this_month(conn)
+    tokens = Gauge(
+        "recado_llm_tokens_month",
+        "Model tokens used this UTC month, all tenants",
+        ["kind"],
+        registry=registry,
+    )
+    tokens.labels("prompt").set(prompt)
+    tokens.labels("completion").set(completion)
+    Gauge(
+        "recado_llm_cost_usd_month",
+        "Estimated model spend in USD this UTC month, all tenants",
+        registry=registry,
+    ).set(float(cost))
+    by_status = Gauge(
+        "recado_conversations", "Conversations by status", ["status"], registry=registry
+    )
+    for status, number in assistant_stats.conversations_by_status(conn).items():
+        by_status.labels(status).set(number)

@@ -30,6 +30,10 @@ CREATE TABLE replies (
     source text NOT NULL CHECK (source IN ('llm', 'cache', 'fallback', 'rule')),
     fallback_reason text,
     cache_result text CHECK (cache_result IN ('hit_exact', 'hit_semantic', 'miss', 'skip')),
+    -- Set when the answer may be cached: the normalised question, its scope and TTL class.
+    cache_question text,
+    cache_scope text,
+    cache_class text,
     prompt_version text,
     model text,
     request jsonb,

@@ -6,23 +6,26 @@ import pytest
 
 from domain.statuses import DeliveryStatus, advance
 
-P, SG, ST, D, R, F = (
+P, SG, ST, D, R, F, C = (
     DeliveryStatus.PENDING,
     DeliveryStatus.SENDING,
     DeliveryStatus.SENT,
     DeliveryStatus.DELIVERED,
     DeliveryStatus.READ,
     DeliveryStatus.FAILED,
+    DeliveryStatus.CANCELLED,
 )
 
 # Every transition that counts as progress; all other pairs must be refused.
 FORWARD = {
-    P: {SG, ST, D, R, F},
-    SG: {ST, D, R, F},
+    # Withdrawn before it goes (the send step only withdraws while no attempt is out).
+    P: {SG, ST, D, R, F, C},
+    SG: {ST, D, R, F, C},
     ST: {D, R, F},
     D: {R, F},
     R: set(),
     F: set(),
+    C: set(),
 }
 
 
@@ -56,5 +59,6 @@ def test_values_are_the_stored_strings():
         "delivered",
         "read",
         "failed",
+        "cancelled",
     ]
     assert DeliveryStatus("delivered") is D

@@ -399,7 +399,10 @@ def test_simulate_unknown_tenant_exits_1(db: psycopg.Connection) -> None:
 def test_run_serves_webhooks_and_stops_cleanly_on_sigterm(db: psycopg.Connection) -> None:
     port = closed_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ops", "run", "--port", str(port), "--threads", "2"],
+        [
+            *(sys.executable, "-m", "ops", "run", "--port", str(port), "--threads", "2"),
+            *("--simulator-port", str(closed_port()), "--llm-simulator-port", str(closed_port())),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

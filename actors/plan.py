@@ -1,0 +1,286 @@
+"""The reply planner: one reply per burst, in message order, never over a person.
+
+Every inbound message schedules `plan_reply` after the tenant's quiet window. A job that finds a
+newer message exits at once (that message's job answers the whole burst). Drafting runs without
+locks; the outcome commits under the conversation's row lock, where a reply made stale by a
+message that arrived meanwhile is discarded (and recorded), and `replied_through` moves forward
+only. So replies are committed one at a time and in order, from any number of workers, and a
+re-run after a crash finds its work done.
+"""
+
+import logging
+from dataclasses import replace
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+from psycopg import Connection
+
+from actors import runtime
+from actors.chain import enqueue
+from actors.drafting import Draft, Situation, draft_reply
+from actors.followups import record_lead, remember_answer
+from actors.middleware import annotate
+from actors.send import queue_outbound
+from db import handoffs, planning
+from db.clock import database_now
+from db.llm_usage import add_usage
+from db.replies import NewReply, insert_reply
+from db.tenants import Tenant, tenant_by_id
+from domain.conversation import extraction_to_json
+from domain.errors import PermanentError
+from domain.extraction import extract
+from domain.handoff import decide_handoff
+from domain.intent import asks_for_human, guess_intent, keyword_hit
+from domain.language import detect_language
+from domain.profile import ProfileError, parse_profile
+from domain.prompts import PROMPT_VERSION
+from domain.tenant_settings import DEFAULT_LOW_CONFIDENCE_THRESHOLD, DEFAULT_QUIET_WINDOW_SECONDS
+
+logger = logging.getLogger(__name__)
+
+# Model calls: 4 attempts 1-15 s apart, then the deterministic responder answers. The time
+# limit covers the LLM timeout plus the cache's embedding call.
+MAX_RETRIES = 3
+_RETRY = {"max_retries": MAX_RETRIES, "min_backoff": 1_000, "max_backoff": 15_000}
+HISTORY_MESSAGES = 20
+HANDOFF_NOTICE = {
+    "es": "Gracias por tu mensaje. Te comunico con una persona de {name}; te responderá en breve.",
+    "en": "Thanks for your message. A person from {name} will take it from here shortly.",
+}
+
+
+def quiet_window(tenant: Tenant) -> timedelta:
+    seconds = tenant.settings.get("quiet_window_seconds")
+    return timedelta(seconds=float(DEFAULT_QUIET_WINDOW_SECONDS if seconds is None else seconds))
+
+
+def schedule(conn: Connection, tenant: Tenant, conversation_id: int, message_id: int) -> None:
+    """Plan a reply to `message_id` once the customer has been quiet for the window."""
+    delay = quiet_window(tenant) / timedelta(milliseconds=1)
+    enqueue(conn, [plan_reply.message(conversation_id, message_id)], delay_ms=int(delay))
+
+
+@dramatiq.actor(
+    queue_name="assistant",
+    throws=(PermanentError,),
+    time_limit=int(runtime.settings.llm_timeout.total_seconds() * 2_000) + 15_000,
+    **_RETRY,
+)
+def plan_reply(conversation_id: int, through: int) -> None:
+    situation = _situation(conversation_id, through)
+    if situation is None:
+        return
+    _commit(situation, _draft(situation))
+
+
+def _draft(situation: Situation) -> Draft:
+    """A customer asking for a person never waits for the model."""
+    keywords = situation.tenant.settings.get("handoff_keywords", [])
+    if asks_for_human(situation.text) or keyword_hit(situation.text, keywords):
+        return Draft(source="rule", text=None, intent=situation.guessed_intent)
+    return draft_reply(situation)
+
+
+def _situation(conversation_id: int, through: int) -> Situation | None:
+    """What the draft needs, or None when there is nothing to plan."""
+    with runtime.pool().connection() as conn:
+        state = planning.planning_state(conn, conversation_id)
+        if state is None:
+            raise PermanentError(f"conversation {conversation_id} does not exist")
+        annotate(tenant_id=state.tenant_id, conversation_id=conversation_id, message_id=through)
+        if state.replied_through >= through or state.status != "open":
+            return None
+        if state.newest_inbound > through:
+            # Debounce: the newer message's own job answers this one too.
+            return None
+        tenant = tenant_by_id(conn, state.tenant_id)
+        assert tenant is not None
+        if tenant.profile is None:
+            return None
+        try:
+            profile = parse_profile(tenant.profile, default_name=tenant.name)
+        except ProfileError as invalid:
+            raise PermanentError(
+                f"tenant {tenant.slug} has an invalid profile: {invalid}"
+            ) from None
+        history = planning.history(conn, tenant.id, conversation_id, through, HISTORY_MESSAGES)
+        found = planning.lead_facts(conn, tenant.id, state.contact_id)
+        assert found is not None
+        now = database_now(conn).astimezone(UTC)
+    unanswered = tuple(m for m in history if m.direction == "in" and m.id > state.replied_through)
+    text = "\n".join(m.text for m in unanswered if m.text)
+    local_now = now.astimezone(_zone(tenant, profile.timezone))
+    current = CurrentMessage.get_current_message()
+    attempt = current.options.get("retries", 0) if current else 0
+    return Situation(
+        tenant=tenant,
+        profile=profile,
+        conversation_id=conversation_id,
+        through=through,
+        lead=found[1],
+        history=tuple(history),
+        unanswered=unanswered,
+        text=text,
+        language=detect_language([m.text for m in unanswered if m.text], profile.language),
+        guessed_intent=guess_intent(text),
+        extraction=extract(text, now=local_now, services=profile.services),
+        now=now,
+        local_now=local_now,
+        attempt=attempt,
+        last_attempt=attempt >= MAX_RETRIES,
+    )
+
+
+def _commit(situation: Situation, draft: Draft) -> None:
+    tenant = situation.tenant
+    with runtime.pool().connection() as conn:
+        state = planning.lock_planning_state(conn, situation.conversation_id)
+        assert state is not None
+        decision = decide_handoff(
+            asked_for_human=asks_for_human(situation.text),
+            keyword=keyword_hit(situation.text, tenant.settings.get("handoff_keywords", [])),
+            intent=draft.intent,
+            confidence=draft.confidence,
+            low_confidence_streak=state.low_confidence_streak,
+            threshold=float(
+                tenant.settings.get("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE_THRESHOLD)
+            ),
+        )
+        if draft.prompt_tokens or draft.completion_tokens:
+            # Spent whatever becomes of the reply.
+            add_usage(
+                conn,
+                tenant.id,
+                situation.now.date().replace(day=1),
+                prompt_tokens=draft.prompt_tokens,
+                completion_tokens=draft.completion_tokens,
+                cost_usd=draft.cost_usd,
+            )
+        if state.replied_through >= situation.through:
+            logger.info("conversation %s already planned through %s", state.id, situation.through)
+            return
+        if state.newest_inbound > situation.through or state.status != "open":
+            _record(conn, situation, draft, outcome="stale", handoff_reason=None, outbound=None)
+            logger.info(
+                "reply to conversation %s discarded before sending: %s",
+                state.id,
+                "a newer message arrived" if state.status == "open" else f"status {state.status}",
+            )
+            return
+        if decision.reason is not None:
+            _hand_off(conn, situation, draft, decision.reason)
+        else:
+            outbound = queue_outbound(
+                conn,
+                tenant_id=tenant.id,
+                conversation_id=state.id,
+                channel=state.channel,
+                type="text",
+                text=draft.text,
+                details={"author": "assistant"},
+            )
+            reply_id = _record(
+                conn, situation, draft, outcome="queued", handoff_reason=None, outbound=outbound
+            )
+            _follow_up(conn, reply_id, draft)
+            if draft.source == "fallback":
+                planning.flag_for_human(
+                    conn, state.id, f"answered without the assistant: {draft.fallback_reason}"
+                )
+        planning.mark_planned(conn, state.id, situation.through, decision.low_confidence_streak)
+    logger.info(
+        "planned conversation %s through message %s: %s (%s)",
+        situation.conversation_id,
+        situation.through,
+        "hand-off" if decision.reason else "reply",
+        draft.source,
+    )
+
+
+def _hand_off(conn: Connection, situation: Situation, draft: Draft, reason: str) -> None:
+    """To a person: the conversation, a notification for agents, and a courtesy notice."""
+    tenant = situation.tenant
+    notification = handoffs.hand_off(conn, tenant.id, situation.conversation_id, reason)
+    notice = None
+    if notification is not None:
+        template = tenant.settings.get("handoff_message") or HANDOFF_NOTICE[situation.language]
+        notice = queue_outbound(
+            conn,
+            tenant_id=tenant.id,
+            conversation_id=situation.conversation_id,
+            channel="whatsapp",
+            type="text",
+            text=template.format(name=situation.profile.name),
+            # Not the assistant's words: a fixed notice, sent even though a person now owns
+            # the conversation.
+            details={"author": "handoff_notice"},
+        )
+        logger.warning(
+            "conversation %s handed to a person (notification %s): %s",
+            situation.conversation_id,
+            notification,
+            reason,
+        )
+    reply_id = _record(
+        conn, situation, draft, outcome="handoff", handoff_reason=reason, outbound=notice
+    )
+    # A hand-off never feeds the answer cache.
+    _follow_up(conn, reply_id, replace(draft, cache_class=None))
+
+
+def _follow_up(conn: Connection, reply_id: int, draft: Draft) -> None:
+    """Side effects that must not hold up or repeat the reply: separate steps, same commit."""
+    jobs = [record_lead.message(reply_id)]
+    if draft.cache_class is not None and draft.source == "llm":
+        jobs.append(remember_answer.message(reply_id))
+    enqueue(conn, jobs)
+
+
+def _record(
+    conn: Connection,
+    situation: Situation,
+    draft: Draft,
+    *,
+    outcome: str,
+    handoff_reason: str | None,
+    outbound: int | None,
+) -> int:
+    return insert_reply(
+        conn,
+        NewReply(
+            tenant_id=situation.tenant.id,
+            conversation_id=situation.conversation_id,
+            through_message_id=situation.through,
+            outcome=outcome,
+            source=draft.source,
+            reply_text=draft.text,
+            extraction=extraction_to_json(situation.extraction),
+            intent=draft.intent.value if draft.intent else None,
+            confidence=draft.confidence,
+            fallback_reason=draft.fallback_reason,
+            cache_result=draft.cache_result,
+            cache_question=draft.cache_question,
+            cache_scope=draft.cache_scope,
+            cache_class=draft.cache_class.value if draft.cache_class else None,
+            prompt_version=PROMPT_VERSION if draft.source == "llm" else None,
+            model=draft.model,
+            request=draft.request,
+            response=draft.response,
+            prompt_tokens=draft.prompt_tokens,
+            completion_tokens=draft.completion_tokens,
+            latency_ms=draft.latency_ms,
+            cost_usd=draft.cost_usd,
+            handoff_reason=handoff_reason,
+            outbound_message_id=outbound,
+        ),
+    )
+
+
+def _zone(tenant: Tenant, name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.error("tenant %s: unknown time zone %r, using UTC", tenant.slug, name)
+        return ZoneInfo("UTC")

@@ -1,0 +1,118 @@
+"""What agents and operators see of conversations: lists, recent messages, the replies audit.
+
+Every query takes the tenant id: a conversation id alone never reaches another tenant's data.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from psycopg import Connection
+from psycopg.rows import class_row
+
+
+@dataclass(frozen=True)
+class ConversationLine:
+    id: int
+    status: str
+    # The phone number when known, else the channel's user id; callers mask it.
+    contact: str | None
+    needs_human_reason: str | None
+    handoff_at: datetime | None
+    last_inbound_at: datetime | None
+    open_notifications: int
+
+
+@dataclass(frozen=True)
+class MessageLine:
+    id: int
+    created_at: datetime
+    direction: str
+    # Who wrote an outbound message (assistant, handoff_notice, ...); None for the customer's.
+    author: str | None
+    type: str
+    delivery_status: str | None
+    text: str | None
+
+
+@dataclass(frozen=True)
+class ReplyLine:
+    id: int
+    created_at: datetime
+    through_message_id: int
+    outcome: str
+    source: str
+    intent: str | None
+    confidence: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int | None
+    cost_usd: Decimal
+    handoff_reason: str | None
+
+
+_CONVERSATION = """
+    SELECT v.id, v.status, COALESCE(c.phone_e164, c.channel_user_id) AS contact,
+        v.needs_human_reason, v.handoff_at, v.last_inbound_at,
+        (SELECT count(*) FROM agent_notifications n
+         WHERE n.tenant_id = v.tenant_id AND n.conversation_id = v.id
+           AND n.acknowledged_at IS NULL) AS open_notifications
+    FROM conversations v JOIN contacts c ON c.id = v.contact_id AND c.tenant_id = v.tenant_id
+"""
+
+
+def list_conversations(
+    conn: Connection, tenant_id: int, *, status: str | None, limit: int
+) -> list[ConversationLine]:
+    """Most recently active first; `status` None lists every status."""
+    cur = conn.cursor(row_factory=class_row(ConversationLine))
+    return cur.execute(
+        _CONVERSATION + " WHERE v.tenant_id = %s AND (%s::text IS NULL OR v.status = %s)"
+        " ORDER BY v.last_inbound_at DESC NULLS LAST, v.id DESC LIMIT %s",
+        (tenant_id, status, status, limit),
+    ).fetchall()
+
+
+def conversation_line(
+    conn: Connection, tenant_id: int, conversation_id: int
+) -> ConversationLine | None:
+    cur = conn.cursor(row_factory=class_row(ConversationLine))
+    return cur.execute(
+        _CONVERSATION + " WHERE v.tenant_id = %s AND v.id = %s", (tenant_id, conversation_id)
+    ).fetchone()
+
+
+def recent_messages(
+    conn: Connection, tenant_id: int, conversation_id: int, limit: int
+) -> list[MessageLine]:
+    """The newest `limit` messages, oldest first."""
+    cur = conn.cursor(row_factory=class_row(MessageLine))
+    return cur.execute(
+        """
+        SELECT * FROM (
+            SELECT id, created_at, direction, details ->> 'author' AS author, type,
+                delivery_status, text
+            FROM messages WHERE tenant_id = %s AND conversation_id = %s
+            ORDER BY id DESC LIMIT %s
+        ) newest ORDER BY id
+        """,
+        (tenant_id, conversation_id, limit),
+    ).fetchall()
+
+
+def recent_replies(
+    conn: Connection, tenant_id: int, conversation_id: int, limit: int
+) -> list[ReplyLine]:
+    """The newest `limit` planning outcomes, oldest first."""
+    cur = conn.cursor(row_factory=class_row(ReplyLine))
+    return cur.execute(
+        """
+        SELECT * FROM (
+            SELECT id, created_at, through_message_id, outcome, source, intent, confidence,
+                prompt_tokens, completion_tokens, latency_ms, cost_usd, handoff_reason
+            FROM replies WHERE tenant_id = %s AND conversation_id = %s
+            ORDER BY id DESC LIMIT %s
+        ) newest ORDER BY id
+        """,
+        (tenant_id, conversation_id, limit),
+    ).fetchall()

@@ -1,0 +1,106 @@
+"""What reply planning reads and writes on a conversation: its state, its messages, its lead."""
+
+from dataclasses import dataclass
+
+from psycopg import Connection
+from psycopg.rows import class_row, tuple_row
+
+from domain.conversation import ContextMessage, LeadFacts
+
+# Inbound messages that call for an answer; a reaction or a system notice does not.
+_UNANSWERABLE = ("reaction", "system")
+
+
+@dataclass(frozen=True)
+class PlanningState:
+    id: int
+    tenant_id: int
+    contact_id: int
+    channel: str
+    status: str
+    replied_through: int
+    low_confidence_streak: int
+    # The newest inbound message that calls for an answer (0 when none).
+    newest_inbound: int
+
+
+_STATE = f"""
+    SELECT v.id, v.tenant_id, v.contact_id, v.channel, v.status, v.replied_through,
+           v.low_confidence_streak,
+           COALESCE((SELECT max(m.id) FROM messages m
+                     WHERE m.conversation_id = v.id AND m.tenant_id = v.tenant_id
+                       AND m.direction = 'in'
+                       AND m.type NOT IN ({", ".join(f"'{t}'" for t in _UNANSWERABLE)})), 0)
+               AS newest_inbound
+    FROM conversations v WHERE v.id = %s
+"""
+
+
+def answerable(message_type: str) -> bool:
+    return message_type not in _UNANSWERABLE
+
+
+def planning_state(conn: Connection, conversation_id: int) -> PlanningState | None:
+    cur = conn.cursor(row_factory=class_row(PlanningState))
+    return cur.execute(_STATE, (conversation_id,)).fetchone()
+
+
+def lock_planning_state(conn: Connection, conversation_id: int) -> PlanningState | None:
+    """The state under the conversation's row lock: commits of replies serialise here."""
+    cur = conn.cursor(row_factory=class_row(PlanningState))
+    return cur.execute(_STATE + " FOR UPDATE OF v", (conversation_id,)).fetchone()
+
+
+def history(
+    conn: Connection, tenant_id: int, conversation_id: int, through: int, limit: int
+) -> list[ContextMessage]:
+    """The last `limit` messages up to `through`, oldest first; withdrawn replies left out."""
+    cur = conn.cursor(row_factory=class_row(ContextMessage))
+    rows = cur.execute(
+        f"""
+        SELECT id, direction, type, text, created_at AS at FROM messages
+        WHERE tenant_id = %s AND conversation_id = %s AND id <= %s
+          AND type NOT IN ({", ".join(f"'{t}'" for t in _UNANSWERABLE)})
+          AND (direction = 'in' OR delivery_status NOT IN ('cancelled', 'failed'))
+        ORDER BY id DESC LIMIT %s
+        """,
+        (tenant_id, conversation_id, through, limit),
+    ).fetchall()
+    return rows[::-1]
+
+
+def lead_facts(conn: Connection, tenant_id: int, contact_id: int) -> tuple[int, LeadFacts] | None:
+    """(lead id, what we know of it), with the services it asked about."""
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        """
+        SELECT l.id, l.name, l.facts ->> 'name_source', l.email, l.phone_e164, l.score, l.stage,
+               COALESCE(array_agg(i.service ORDER BY i.first_at, i.service)
+                        FILTER (WHERE i.service IS NOT NULL), '{}')
+        FROM leads l LEFT JOIN lead_service_interest i ON i.lead_id = l.id
+        WHERE l.tenant_id = %s AND l.contact_id = %s
+        GROUP BY l.id
+        """,
+        (tenant_id, contact_id),
+    ).fetchone()
+    if row is None:
+        return None
+    lead_id, name, source, email, phone, score, stage, services = row
+    return lead_id, LeadFacts(name, source, email, phone, score, stage, tuple(services))
+
+
+def mark_planned(conn: Connection, conversation_id: int, through: int, streak: int) -> None:
+    """Replies are planned in message order: `replied_through` only moves forward."""
+    conn.execute(
+        "UPDATE conversations SET replied_through = GREATEST(replied_through, %s),"
+        " low_confidence_streak = %s, updated_at = now() WHERE id = %s",
+        (through, streak, conversation_id),
+    )
+
+
+def flag_for_human(conn: Connection, conversation_id: int, reason: str) -> None:
+    """Ask a person to look, without taking the conversation from the assistant."""
+    conn.execute(
+        "UPDATE conversations SET needs_human_reason = %s, updated_at = now() WHERE id = %s",
+        (reason, conversation_id),
+    )

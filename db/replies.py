@@ -1,0 +1,79 @@
+"""Planned replies: the audit record of every planning outcome that reached its commit."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import class_row, tuple_row
+from psycopg.types.json import Jsonb
+
+
+@dataclass(frozen=True)
+class NewReply:
+    tenant_id: int
+    conversation_id: int
+    through_message_id: int
+    outcome: str  # queued | stale | handoff
+    source: str  # llm | cache | fallback | rule
+    reply_text: str | None
+    extraction: dict[str, Any] = field(hash=False)
+    intent: str | None = None
+    confidence: float | None = None
+    fallback_reason: str | None = None
+    cache_result: str | None = None
+    cache_question: str | None = None
+    cache_scope: str | None = None
+    cache_class: str | None = None
+    prompt_version: str | None = None
+    model: str | None = None
+    request: dict[str, Any] | None = field(default=None, hash=False)
+    response: dict[str, Any] | None = field(default=None, hash=False)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: int | None = None
+    cost_usd: Decimal = Decimal(0)
+    handoff_reason: str | None = None
+    outbound_message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    id: int
+    tenant_id: int
+    conversation_id: int
+    through_message_id: int
+    outcome: str
+    source: str
+    reply_text: str | None
+    intent: str | None
+    extraction: dict
+    cache_question: str | None
+    cache_scope: str | None
+    cache_class: str | None
+    created_at: datetime
+
+
+def insert_reply(conn: Connection, reply: NewReply) -> int:
+    columns = [name for name in NewReply.__dataclass_fields__]
+    values = [getattr(reply, name) for name in columns]
+    values = [Jsonb(v) if isinstance(v, dict) else v for v in values]
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        f"INSERT INTO replies ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        " RETURNING id",
+        values,
+    ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def reply_by_id(conn: Connection, reply_id: int) -> StoredReply | None:
+    cur = conn.cursor(row_factory=class_row(StoredReply))
+    return cur.execute(
+        "SELECT id, tenant_id, conversation_id, through_message_id, outcome, source, reply_text,"
+        " intent, extraction, cache_question, cache_scope, cache_class, created_at"
+        " FROM replies WHERE id = %s",
+        (reply_id,),
+    ).fetchone()

@@ -1,0 +1,184 @@
+"""`recado conversations`: what the assistant said and why, and taking a conversation over.
+
+Every command names its tenant; a conversation of another tenant is reported as not existing.
+"""
+
+import click
+from psycopg import Connection
+
+from db.conversation_views import (
+    ConversationLine,
+    conversation_line,
+    list_conversations,
+    recent_messages,
+    recent_replies,
+)
+from db.handoffs import hand_off, open_notifications, return_to_bot
+from db.tenants import Tenant
+from domain.phones import mask_phone
+from ops.database import cli_connection
+from ops.output import format_table, format_time
+from ops.tenant_lookup import known_tenant
+
+SHOWN_MESSAGES = 20
+SHOWN_REPLIES = 20
+TEXT_WIDTH = 80
+STATUSES = ("open", "handoff", "closed")
+
+tenant_option = click.option("--tenant", "slug", required=True, help="Tenant slug.")
+
+
+@click.group()
+def conversations() -> None:
+    """Conversations with customers: inspect them, hand them to a person and back."""
+
+
+@conversations.command("list")
+@tenant_option
+@click.option("--status", type=click.Choice(STATUSES), help="Only conversations in this status.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+def list_(slug: str, status: str | None, limit: int) -> None:
+    """Conversations, most recently active first."""
+    with cli_connection() as conn:
+        tenant = known_tenant(conn, slug)
+        rows = list_conversations(conn, tenant.id, status=status, limit=limit)
+    if not rows:
+        click.echo(f"no {status + ' ' if status else ''}conversations for {slug}")
+        return
+    table = [("ID", "CONTACT", "STATUS", "NEEDS A PERSON BECAUSE", "LAST INBOUND", "NOTIFICATIONS")]
+    table.extend(
+        (
+            str(row.id),
+            mask_phone(row.contact),
+            row.status,
+            row.needs_human_reason or "-",
+            format_time(row.last_inbound_at),
+            str(row.open_notifications),
+        )
+        for row in rows
+    )
+    click.echo(format_table(table))
+
+
+@conversations.command()
+@tenant_option
+@click.argument("conversation_id", type=int)
+def show(slug: str, conversation_id: int) -> None:
+    """The conversation's latest messages and the assistant's planning outcomes."""
+    with cli_connection() as conn:
+        tenant = known_tenant(conn, slug)
+        line = _conversation(conn, tenant, conversation_id)
+        messages = recent_messages(conn, tenant.id, conversation_id, SHOWN_MESSAGES)
+        replies = recent_replies(conn, tenant.id, conversation_id, SHOWN_REPLIES)
+    click.echo(f"conversation {line.id} with {mask_phone(line.contact)}: {line.status}")
+    if line.needs_human_reason:
+        click.echo(f"needs a person because: {line.needs_human_reason}")
+    if line.handoff_at:
+        click.echo(f"handed off at {format_time(line.handoff_at)}")
+    click.echo(f"open notifications: {line.open_notifications}")
+    click.echo(f"\nlatest messages (up to {SHOWN_MESSAGES}):")
+    table = [("ID", "TIME", "DIR", "AUTHOR", "TYPE", "STATUS", "TEXT")]
+    table.extend(
+        (
+            str(m.id),
+            format_time(m.created_at),
+            m.direction,
+            m.author or ("customer" if m.direction == "in" else "-"),
+            m.type,
+            m.delivery_status or "-",
+            _shorten(m.text),
+        )
+        for m in messages
+    )
+    click.echo(format_table(table) if messages else "  none")
+    click.echo(f"\nlatest planned replies (up to {SHOWN_REPLIES}):")
+    table = [
+        ("ID", "TIME", "THROUGH", "OUTCOME", "SOURCE", "INTENT", "CONFIDENCE", "TOKENS IN/OUT",
+         "LATENCY", "COST USD", "HAND-OFF REASON"),
+    ]  # fmt: skip
+    table.extend(
+        (
+            str(r.id),
+            format_time(r.created_at),
+            str(r.through_message_id),
+            r.outcome,
+            r.source,
+            r.intent or "-",
+            "-" if r.confidence is None else f"{r.confidence:.2f}",
+            f"{r.prompt_tokens}/{r.completion_tokens}",
+            "-" if r.latency_ms is None else f"{r.latency_ms} ms",
+            f"{r.cost_usd:.6f}",
+            r.handoff_reason or "-",
+        )
+        for r in replies
+    )
+    click.echo(format_table(table) if replies else "  none")
+
+
+@conversations.command()
+@tenant_option
+@click.argument("conversation_id", type=int)
+@click.option("--reason", required=True, help="Why a person takes over (agents read it).")
+def handoff(slug: str, conversation_id: int, reason: str) -> None:
+    """Take the conversation from the assistant: a person answers from now on."""
+    with cli_connection() as conn:
+        tenant = known_tenant(conn, slug)
+        line = _conversation(conn, tenant, conversation_id)
+        notification = hand_off(conn, tenant.id, conversation_id, reason)
+        if notification is None:
+            raise click.ClickException(
+                f"conversation {conversation_id} is {line.status}, not with the assistant"
+            )
+        conn.commit()
+    click.echo(
+        f"conversation {conversation_id} handed to a person (notification {notification});"
+        f" give it back with `recado conversations return --tenant {slug} {conversation_id}`"
+    )
+
+
+@conversations.command("return")
+@tenant_option
+@click.argument("conversation_id", type=int)
+def return_(slug: str, conversation_id: int) -> None:
+    """Give the conversation back to the assistant; it answers from the customer's next message."""
+    with cli_connection() as conn:
+        tenant = known_tenant(conn, slug)
+        line = _conversation(conn, tenant, conversation_id)
+        if not return_to_bot(conn, tenant.id, conversation_id):
+            raise click.ClickException(
+                f"conversation {conversation_id} is {line.status}, not with a person"
+            )
+        conn.commit()
+    click.echo(f"conversation {conversation_id} is back with the assistant")
+
+
+@conversations.command()
+@tenant_option
+def notifications(slug: str) -> None:
+    """Notifications agents have not yet dealt with (returning a conversation clears its own)."""
+    with cli_connection() as conn:
+        tenant = known_tenant(conn, slug)
+        rows = open_notifications(conn, tenant.id)
+    if not rows:
+        click.echo(f"no open notifications for {slug}")
+        return
+    table = [("ID", "CONVERSATION", "KIND", "REASON", "CREATED")]
+    table.extend(
+        (str(n.id), str(n.conversation_id), n.kind, n.reason, format_time(n.created_at))
+        for n in rows
+    )
+    click.echo(format_table(table))
+
+
+def _conversation(conn: Connection, tenant: Tenant, conversation_id: int) -> ConversationLine:
+    line = conversation_line(conn, tenant.id, conversation_id)
+    if line is None:
+        raise click.ClickException(f"no conversation {conversation_id} for tenant {tenant.slug}")
+    return line
+
+
+def _shorten(text: str | None) -> str:
+    if not text:
+        return "-"
+    flat = " ".join(text.split())
+    return flat if len(flat) <= TEXT_WIDTH else flat[: TEXT_WIDTH - 1] + "…"

@@ -1,0 +1,69 @@
+"""`recado tenants settings`: how a tenant's assistant behaves (domain.tenant_settings)."""
+
+import json
+
+import click
+
+from db.tenant_settings import set_setting, unset_setting
+from domain.tenant_settings import SETTINGS, describe_settings, validate_setting
+from ops.database import cli_connection
+from ops.output import format_table
+from ops.tenant_lookup import known_tenant
+
+
+def _keys_help() -> str:
+    return "\n\n".join(f"{key}: {spec.meaning}." for key, spec in SETTINGS.items())
+
+
+@click.group()
+def settings() -> None:
+    """Assistant settings of a tenant."""
+
+
+@settings.command()
+@click.argument("slug")
+def show(slug: str) -> None:
+    """Every setting: its value, or the default that applies while it is not set."""
+    with cli_connection() as conn:
+        tenant = known_tenant(conn, slug)
+    rows = [("KEY", "FROM", "VALUE")]
+    rows.extend(
+        (view.key, "tenant" if view.stored else "default", view.value)
+        for view in describe_settings(tenant.settings)
+    )
+    click.echo(format_table(rows))
+
+
+@settings.command(
+    "set",
+    help=f"Set KEY to VALUE for the tenant.\n\n{_keys_help()}",
+    # A negative number is a value to refuse with a reason, not an unknown option.
+    context_settings={"ignore_unknown_options": True},
+)
+@click.argument("slug")
+@click.argument("key")
+@click.argument("value")
+def set_(slug: str, key: str, value: str) -> None:
+    try:
+        typed = validate_setting(key, value)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    with cli_connection() as conn:
+        tenant = known_tenant(conn, slug)
+        set_setting(conn, tenant.id, key, typed)
+        conn.commit()
+    click.echo(f"{slug}: {key} = {json.dumps(typed, ensure_ascii=False)}")
+
+
+@settings.command()
+@click.argument("slug")
+@click.argument("key")
+def unset(slug: str, key: str) -> None:
+    """Remove KEY: its default applies again."""
+    with cli_connection() as conn:
+        tenant = known_tenant(conn, slug)
+        if key not in SETTINGS and key not in tenant.settings:
+            raise click.ClickException(f"unknown setting {key!r} (known: {', '.join(SETTINGS)})")
+        removed = unset_setting(conn, tenant.id, key)
+        conn.commit()
+    click.echo(f"{slug}: {key} unset" if removed else f"{slug}: {key} was not set")

@@ -1,0 +1,94 @@
+"""Assistant settings typed on the command line: turned into JSON values, or refused clearly."""
+
+import pytest
+
+from domain.tenant_settings import SETTINGS, SettingView, describe_settings, validate_setting
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "value"),
+    [
+        ("quiet_window_seconds", "5", 5),
+        ("quiet_window_seconds", "0", 0),
+        ("quiet_window_seconds", " 1.5 ", 1.5),
+        ("low_confidence_threshold", "0.7", 0.7),
+        ("low_confidence_threshold", "0", 0.0),
+        ("low_confidence_threshold", "1", 1.0),
+        ("handoff_keywords", "abogado, queja ,reembolso", ["abogado", "queja", "reembolso"]),
+        ("handoff_keywords", '["lawyer", "refund"]', ["lawyer", "refund"]),
+        ("handoff_keywords", "urgente", ["urgente"]),
+        ("handoff_keywords", "queja,queja", ["queja"]),
+        (
+            "handoff_message",
+            "Te atiende una persona de {name}.",
+            "Te atiende una persona de {name}.",
+        ),
+        ("handoff_message", "A person will answer {{soon}}", "A person will answer {{soon}}"),
+        ("llm_monthly_token_cap", "2000000", 2_000_000),
+        ("llm_monthly_usd_cap", "25", 25),
+        ("llm_monthly_usd_cap", "12.50", 12.5),
+        ("read_receipts", "true", True),
+        ("read_receipts", "OFF", False),
+        ("typing_indicator", "yes", True),
+        ("typing_indicator", "0", False),
+    ],
+)
+def test_valid_values_become_json_values(key: str, raw: str, value: object) -> None:
+    parsed = validate_setting(key, raw)
+
+    assert parsed == value
+    assert type(parsed) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "message"),
+    [
+        ("quiet_window", "2", "unknown setting 'quiet_window'"),
+        ("quiet_window_seconds", "-1", "quiet_window_seconds must be 0 or more seconds"),
+        ("quiet_window_seconds", "soon", "quiet_window_seconds must be a number"),
+        ("quiet_window_seconds", "inf", "must be a finite number"),
+        ("quiet_window_seconds", "NaN", "must be a finite number"),
+        ("low_confidence_threshold", "1.2", "between 0 and 1"),
+        ("low_confidence_threshold", "-0.1", "between 0 and 1"),
+        ("llm_monthly_token_cap", "0", "llm_monthly_token_cap must be above 0"),
+        ("llm_monthly_token_cap", "-5", "must be above 0"),
+        ("llm_monthly_token_cap", "1.5", "whole number of tokens"),
+        ("llm_monthly_usd_cap", "0", "llm_monthly_usd_cap must be above 0"),
+        ("llm_monthly_usd_cap", "ten", "llm_monthly_usd_cap must be a number"),
+        ("handoff_keywords", "", "must not contain an empty keyword"),
+        ("handoff_keywords", "a,,b", "must not contain an empty keyword"),
+        ("handoff_keywords", '["a", 3]', "must be a list of texts"),
+        ("handoff_keywords", '["a"', "not a valid JSON list"),
+        ("handoff_message", "", "must not be empty"),
+        ("handoff_message", "Hola {cliente}", "only the {name} placeholder, not {cliente}"),
+        ("handoff_message", "Hola {0}", "only the {name} placeholder"),
+        ("handoff_message", "Hola {name", "literal braces"),
+        ("read_receipts", "maybe", "read_receipts must be true or false"),
+    ],
+)
+def test_bad_keys_and_values_are_refused_with_the_reason(key: str, raw: str, message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        validate_setting(key, raw)
+
+    assert message in str(refused.value)
+
+
+def test_a_value_accepted_here_is_one_the_planner_can_use() -> None:
+    template = validate_setting("handoff_message", "{name}: una persona te responde")
+
+    assert isinstance(template, str)
+    assert template.format(name="Sonrisa") == "Sonrisa: una persona te responde"
+
+
+def test_description_shows_stored_values_defaults_and_other_keys() -> None:
+    views = describe_settings({"quiet_window_seconds": 4, "handoff_keywords": ["queja"], "x": 1})
+
+    by_key = {view.key: view for view in views}
+    assert [view.key for view in views] == [*SETTINGS, "x"]
+    assert by_key["quiet_window_seconds"] == SettingView("quiet_window_seconds", "4", True)
+    assert by_key["handoff_keywords"] == SettingView("handoff_keywords", '["queja"]', True)
+    assert by_key["low_confidence_threshold"] == SettingView(
+        "low_confidence_threshold", "0.5", False
+    )
+    assert by_key["llm_monthly_usd_cap"] == SettingView("llm_monthly_usd_cap", "no cap", False)
+    assert by_key["x"] == SettingView("x", "1", True)
