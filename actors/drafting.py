@@ -21,7 +21,7 @@ from domain.answer_cache import TtlClass, cache_class, normalize_question, scope
 from domain.breaker import BreakerPolicy, admit, on_transient_failure
 from domain.conversation import ContextMessage, Extraction, Intent, LeadFacts
 from domain.errors import RetryableError
-from domain.fallback import FallbackReason, fallback_reply
+from domain.fallback import FallbackReason, fallback_reply, matching_faq
 from domain.llm_cost import cap_reached, caps_from_settings, cost_usd
 from domain.profile import BusinessProfile, profile_fingerprint
 from domain.prompts import PROMPT_VERSION, RESPOND_TOOL, MalformedTurn, build_chat, parse_turn
@@ -81,7 +81,7 @@ def draft_reply(situation: Situation) -> Draft:
         situation.text,
         intent=situation.guessed_intent,
         extraction=situation.extraction,
-        matched_faq=False,
+        matched_faq=matching_faq(situation.profile, situation.text) is not None,
     )
     cached = _from_cache(situation, question, ttl_class)
     if cached is not None:

@@ -182,6 +182,11 @@ def _prices(
     return _TEXTS[lang]["prices"].format(prices=listed), any(s.price is None for s in services)
 
 
+def matching_faq(profile: BusinessProfile, text: str) -> FaqEntry | None:
+    """The profile's FAQ entry the message asks, if any (its answer is the business's own)."""
+    return _faq_match(profile.faq, _words(text))
+
+
 def _faq_match(faq: Sequence[FaqEntry], words: frozenset[str]) -> FaqEntry | None:
     """The FAQ entry whose question's words the message covers best, above the threshold."""
     best, best_score = None, 0.0

@@ -332,3 +332,18 @@ def test_reasons_are_the_stored_strings():
         "cap_reached",
         "llm_error",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "answer_start"),
+    [
+        ("¿aceptan tarjeta de crédito?", "Sí, aceptamos tarjetas"),
+        ("hola, tienen estacionamiento?", "Sí, hay estacionamiento"),
+        ("¿cuánto cuesta una limpieza?", None),
+    ],
+)
+def test_matching_faq(text: str, answer_start: str | None) -> None:
+    from domain.fallback import matching_faq
+
+    found = matching_faq(PROFILE, text)
+    assert (found.answer[: len(answer_start)] if found else None) == answer_start
