@@ -10,15 +10,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import sentry_sdk
-
 from actors import runtime
 from actors.clients.llm_errors import LLMMalformedOutput, LLMPermanent, LLMRetryable
 from db.breakers import claim_trial, close_breaker, lock_breaker, read_breaker, save_breaker
 from db.llm_usage import month_usage
 from db.tenants import Tenant
 from domain.answer_cache import TtlClass, cache_class, normalize_question, scope_key
-from domain.breaker import BreakerPolicy, admit, on_transient_failure
+from domain.breaker import BreakerPolicy, BreakerState, admit, on_transient_failure
 from domain.conversation import ContextMessage, Extraction, Intent, LeadFacts
 from domain.errors import RetryableError
 from domain.fallback import FallbackReason, fallback_reply, matching_faq
@@ -88,7 +86,12 @@ def draft_reply(situation: Situation) -> Draft:
         return cached
     cache_result = "skip" if ttl_class is None else "miss"
     unavailable = _llm_unavailable(situation)
-    draft = _from_llm(situation) if unavailable is None else _fallback(situation, unavailable)
+    if unavailable is None:
+        # A cacheable answer will be served to other customers: it is asked without this
+        # customer's details, history or the time of day.
+        draft = _from_llm(situation, general=ttl_class is not None)
+    else:
+        draft = _fallback(situation, unavailable)
     if draft.source == "llm" and ttl_class is not None:
         return replace(
             draft,
@@ -112,7 +115,8 @@ def _from_cache(situation: Situation, question: str, ttl_class: TtlClass | None)
     hit = cache.lookup_exact(situation.tenant.id, scope, question, situation.now)
     if hit is None:
         client = runtime.llm_client()
-        if client is None:
+        if client is None or not _breaker_closed(situation):
+            # No embedding call to a model that is failing: the exact match was the cheap part.
             return None
         try:
             embedding = client.embed([question])[0]
@@ -160,27 +164,25 @@ def _llm_unavailable(situation: Situation) -> FallbackReason | None:
     return None
 
 
-def _from_llm(situation: Situation) -> Draft:
+def _from_llm(situation: Situation, *, general: bool) -> Draft:
     client = runtime.llm_client()
     assert client is not None
     chat = build_chat(
         profile=situation.profile,
         lead=situation.lead,
-        history=situation.history,
+        history=situation.unanswered if general else situation.history,
         local_now=situation.local_now,
         extraction=situation.extraction,
         language=situation.language,
+        general=general,
     )
     try:
         result = client.chat(chat, RESPOND_TOOL)
         turn = parse_turn(result.arguments)
     except LLMPermanent as refused:
-        # Configuration (key, model, quota), not this message: loud, and the customer still
-        # gets an answer.
+        # Configuration (key, model, quota), not this message: loud (this log line is the
+        # Sentry event), and the customer still gets an answer.
         logger.error("LLM refused the call for tenant %s: %s", situation.tenant.slug, refused)
-        with sentry_sdk.new_scope() as scope:
-            scope.set_tag("tenant_id", str(situation.tenant.id))
-            sentry_sdk.capture_message(f"LLM call refused: {refused}", level="error")
         return _fallback(situation, FallbackReason.LLM_ERROR)
     except (LLMRetryable, MalformedTurn) as failed:
         if not isinstance(failed, (LLMMalformedOutput, MalformedTurn)):
@@ -228,6 +230,12 @@ def _fallback(situation: Situation, reason: FallbackReason) -> Draft:
     return Draft(
         source="fallback", text=text, intent=situation.guessed_intent, fallback_reason=reason.value
     )
+
+
+def _breaker_closed(situation: Situation) -> bool:
+    with runtime.pool().connection() as conn:
+        breaker = read_breaker(conn, situation.tenant.id, LLM_BREAKER)
+    return breaker.state == BreakerState.CLOSED
 
 
 def _record_llm_failure(situation: Situation) -> None:

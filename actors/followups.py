@@ -2,6 +2,7 @@
 else: what the lead told us, and the answer worth caching."""
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from actors import runtime
 from actors.clients.llm_errors import LLMPermanent, LLMRetryable
@@ -14,6 +15,7 @@ from domain.conversation import Intent, extraction_from_json
 from domain.errors import PermanentError, RetryableError
 from domain.leads import merge_lead, score_delta, stage_for
 
+REMEMBER_RETRIES = 5
 # Only our own database: back off like the ingest steps.
 _DB_RETRY = {"max_retries": 20, "min_backoff": 500, "max_backoff": 300_000, "time_limit": 30_000}
 
@@ -58,7 +60,7 @@ def record_lead(reply_id: int) -> None:
 @dramatiq.actor(
     queue_name="assistant",
     throws=(PermanentError,),
-    max_retries=5,
+    max_retries=REMEMBER_RETRIES,
     min_backoff=2_000,
     max_backoff=60_000,
     time_limit=60_000,
@@ -79,7 +81,11 @@ def remember_answer(reply_id: int) -> None:
         try:
             embedding = client.embed([reply.cache_question])[0]
         except LLMRetryable as error:
-            raise RetryableError(f"embedding failed: {type(error).__name__}") from None
+            current = CurrentMessage.get_current_message()
+            if current is None or current.options.get("retries", 0) < REMEMBER_RETRIES:
+                raise RetryableError(f"embedding failed: {type(error).__name__}") from None
+            # Out of retries: kept for exact repeats of the question rather than lost.
+            embedding = None
         except LLMPermanent:
             # The endpoint has no embeddings (some local servers): exact matches still work.
             embedding = None

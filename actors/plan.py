@@ -123,7 +123,13 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
         history=tuple(history),
         unanswered=unanswered,
         text=text,
-        language=detect_language([m.text for m in unanswered if m.text], profile.language),
+        # A short "ok" says nothing: the customer's earlier messages decide, then the profile.
+        language=detect_language(
+            [m.text for m in unanswered if m.text],
+            detect_language(
+                [m.text for m in history if m.direction == "in" and m.text], profile.language
+            ),
+        ),
         guessed_intent=guess_intent(text),
         extraction=extract(text, now=local_now, services=profile.services),
         now=now,
@@ -138,15 +144,16 @@ def _commit(situation: Situation, draft: Draft) -> None:
     with runtime.pool().connection() as conn:
         state = planning.lock_planning_state(conn, situation.conversation_id)
         assert state is not None
+        threshold = float(
+            tenant.settings.get("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE_THRESHOLD)
+        )
         decision = decide_handoff(
             asked_for_human=asks_for_human(situation.text),
             keyword=keyword_hit(situation.text, tenant.settings.get("handoff_keywords", [])),
             intent=draft.intent,
             confidence=draft.confidence,
             low_confidence_streak=state.low_confidence_streak,
-            threshold=float(
-                tenant.settings.get("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE_THRESHOLD)
-            ),
+            threshold=threshold,
         )
         if draft.prompt_tokens or draft.completion_tokens:
             # Spent whatever becomes of the reply.
@@ -159,6 +166,8 @@ def _commit(situation: Situation, draft: Draft) -> None:
                 cost_usd=draft.cost_usd,
             )
         if state.replied_through >= situation.through:
+            # A redelivered job, or a requeued one, whose reply another run already committed.
+            _record(conn, situation, draft, outcome="duplicate", handoff_reason=None, outbound=None)
             logger.info("conversation %s already planned through %s", state.id, situation.through)
             return
         if state.newest_inbound > situation.through or state.status != "open":
@@ -170,7 +179,7 @@ def _commit(situation: Situation, draft: Draft) -> None:
             )
             return
         if decision.reason is not None:
-            _hand_off(conn, situation, draft, decision.reason)
+            _hand_off(conn, situation, draft, decision.reason, state.channel)
         else:
             outbound = queue_outbound(
                 conn,
@@ -184,7 +193,7 @@ def _commit(situation: Situation, draft: Draft) -> None:
             reply_id = _record(
                 conn, situation, draft, outcome="queued", handoff_reason=None, outbound=outbound
             )
-            _follow_up(conn, reply_id, draft)
+            _follow_up(conn, reply_id, draft, threshold=threshold)
             if draft.source == "fallback":
                 planning.flag_for_human(
                     conn, state.id, f"answered without the assistant: {draft.fallback_reason}"
@@ -199,7 +208,9 @@ def _commit(situation: Situation, draft: Draft) -> None:
     )
 
 
-def _hand_off(conn: Connection, situation: Situation, draft: Draft, reason: str) -> None:
+def _hand_off(
+    conn: Connection, situation: Situation, draft: Draft, reason: str, channel: str
+) -> None:
     """To a person: the conversation, a notification for agents, and a courtesy notice."""
     tenant = situation.tenant
     notification = handoffs.hand_off(conn, tenant.id, situation.conversation_id, reason)
@@ -210,7 +221,7 @@ def _hand_off(conn: Connection, situation: Situation, draft: Draft, reason: str)
             conn,
             tenant_id=tenant.id,
             conversation_id=situation.conversation_id,
-            channel="whatsapp",
+            channel=channel,
             type="text",
             text=template.format(name=situation.profile.name),
             # Not the assistant's words: a fixed notice, sent even though a person now owns
@@ -227,13 +238,14 @@ def _hand_off(conn: Connection, situation: Situation, draft: Draft, reason: str)
         conn, situation, draft, outcome="handoff", handoff_reason=reason, outbound=notice
     )
     # A hand-off never feeds the answer cache.
-    _follow_up(conn, reply_id, replace(draft, cache_class=None))
+    _follow_up(conn, reply_id, replace(draft, cache_class=None), threshold=1.0)
 
 
-def _follow_up(conn: Connection, reply_id: int, draft: Draft) -> None:
+def _follow_up(conn: Connection, reply_id: int, draft: Draft, *, threshold: float) -> None:
     """Side effects that must not hold up or repeat the reply: separate steps, same commit."""
     jobs = [record_lead.message(reply_id)]
-    if draft.cache_class is not None and draft.source == "llm":
+    confident = draft.confidence is not None and draft.confidence >= threshold
+    if draft.cache_class is not None and draft.source == "llm" and confident:
         jobs.append(remember_answer.message(reply_id))
     enqueue(conn, jobs)
 

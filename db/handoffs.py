@@ -42,6 +42,11 @@ def return_to_bot(conn: Connection, tenant_id: int, conversation_id: int) -> boo
     """An agent gives the conversation back. What the customer wrote meanwhile was the agent's
     to answer, so the assistant starts from the next message."""
     cur = conn.cursor(row_factory=tuple_row)
+    # Locked before the UPDATE reads the newest message: see db/planning.lock_planning_state.
+    cur.execute(
+        "SELECT 1 FROM conversations WHERE tenant_id = %s AND id = %s FOR UPDATE",
+        (tenant_id, conversation_id),
+    )
     row = cur.execute(
         """
         UPDATE conversations v SET status = 'open', needs_human_reason = NULL, handoff_at = NULL,

@@ -43,9 +43,10 @@ def lock_for_send(conn: Connection, tenant_id: int, message_id: int) -> OutboxMe
         JOIN conversations v ON v.id = m.conversation_id AND v.tenant_id = m.tenant_id
         JOIN contacts c ON c.id = v.contact_id AND c.tenant_id = m.tenant_id
         WHERE m.tenant_id = %s AND m.id = %s AND m.direction = 'out'
-        -- The conversation's status is read under a share lock: a hand-off committing now
-        -- waits for this claim, or this claim sees the hand-off.
-        FOR UPDATE OF m FOR SHARE OF v
+        -- The conversation's status is read under its row lock: a hand-off committing now
+        -- waits for this claim, or this claim sees the hand-off. Not a share lock: the window
+        -- check may update the row, and two sharers upgrading would deadlock.
+        FOR UPDATE OF m FOR NO KEY UPDATE OF v
         """,
         (tenant_id, message_id),
     ).fetchone()

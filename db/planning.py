@@ -46,9 +46,13 @@ def planning_state(conn: Connection, conversation_id: int) -> PlanningState | No
 
 
 def lock_planning_state(conn: Connection, conversation_id: int) -> PlanningState | None:
-    """The state under the conversation's row lock: commits of replies serialise here."""
-    cur = conn.cursor(row_factory=class_row(PlanningState))
-    return cur.execute(_STATE + " FOR UPDATE OF v", (conversation_id,)).fetchone()
+    """The state under the conversation's row lock: commits of replies serialise here.
+
+    Lock first, read after: a statement that waited for the lock still sees the snapshot it
+    started with, which would miss a message committed by the ingest that held the lock.
+    """
+    conn.execute("SELECT 1 FROM conversations WHERE id = %s FOR UPDATE", (conversation_id,))
+    return planning_state(conn, conversation_id)
 
 
 def history(

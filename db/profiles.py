@@ -12,9 +12,27 @@ from psycopg.types.json import Jsonb
 
 
 def set_profile(conn: Connection, tenant_id: int, profile: dict[str, Any]) -> None:
-    cur = conn.execute("UPDATE tenants SET profile = %s WHERE id = %s", (Jsonb(profile), tenant_id))
-    if cur.rowcount != 1:
+    """Save the profile. Turning the assistant on starts it at each conversation's next message:
+    what customers wrote before was for people to answer."""
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        "UPDATE tenants t SET profile = %s FROM tenants old"
+        " WHERE t.id = %s AND old.id = t.id RETURNING old.profile IS NULL",
+        (Jsonb(profile), tenant_id),
+    ).fetchone()
+    if row is None:
         raise LookupError(f"no tenant {tenant_id}")
+    if row[0]:
+        conn.execute(
+            """
+            UPDATE conversations v SET replied_through = GREATEST(v.replied_through, COALESCE(
+                (SELECT max(m.id) FROM messages m
+                 WHERE m.conversation_id = v.id AND m.tenant_id = v.tenant_id
+                   AND m.direction = 'in'), 0))
+            WHERE v.tenant_id = %s AND v.status <> 'closed'
+            """,
+            (tenant_id,),
+        )
 
 
 def profile_of(conn: Connection, tenant_id: int) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 a cached answer is found again (the same normalised question, or a close embedding).
 
 A cached answer is shared by every customer of a tenant, so nothing that depends on who asks
-(their name, bookings, orders) or on when they ask (availability, "today") is ever stored.
+(their name, bookings, orders), on when they ask (availability, "today") or on what was said
+before ("¿y eso cuánto cuesta?") is ever stored.
 """
 
 import math
@@ -30,7 +31,8 @@ TTL: Mapping[TtlClass, timedelta] = {
 LONGEST_TTL = max(TTL.values())
 
 MAX_QUESTION_CHARS = 300
-_CACHEABLE_INTENTS = frozenset({Intent.QUESTION, Intent.PRICE, Intent.GREETING})
+# Greetings are cheap to answer and the model greets people by name: never shared.
+_CACHEABLE_INTENTS = frozenset({Intent.QUESTION, Intent.PRICE})
 
 # Word sequences (already folded) that carry no meaning for the answer. Longest first, so
 # "buenas tardes" goes as a whole rather than leaving "tardes" behind.
@@ -84,7 +86,25 @@ _PERSONAL = re.compile(
     r"tengo (una |un )?(cita|turno|reserva|pedido)|"
     r"reserve|pague|pedi|compre|agende|"
     r"i (have|had|made|booked|paid|ordered|bought|scheduled)|i ?m booked|"
-    r"me (cobraron|atendieron|llamaron)"
+    r"i ve (had|got|been)|i got|"
+    r"me (cobraron|atendieron|llamaron|hice|hicieron|pusieron|recetaron|dieron)"
+    r")\b"
+)
+# Words pointing back at earlier messages ("¿y eso cuánto cuesta?", "how much is it?"): the
+# question alone does not say what it is about, so its answer fits no other conversation.
+_ANAPHORIC = re.compile(
+    r"\b("
+    r"eso|esa|ese|esos|esas|esto|aquello|aquel|aquella|lo mismo|el otro|la otra|los otros|"
+    r"las otras|"
+    r"that|it|this|those|these|them|the others?|same one"
+    r")\b"
+)
+# A price asked without naming a catalogue service ("¿cuánto sale?") is about whatever the
+# conversation was on.
+_PRICE_WORDS = re.compile(
+    r"\b("
+    r"precios?|cuesta|cuestan|costos?|cuanto (sale|salen|vale|valen|cobran|es|seria)|tarifas?|"
+    r"how much|prices?|pricing|costs?|fees?|rates?"
     r")\b"
 )
 # Dates and clock times ("12/05", "10:30") are time-dependent; long digit runs (phones, ids,
@@ -135,7 +155,10 @@ def cache_class(
     if not normalize_question(text) or _carries_data(folded):
         return None
     words = " ".join(re.sub(r"[^\w\s]|_", " ", folded).split())
-    if _TIME_DEPENDENT.search(words) or _PERSONAL.search(words):
+    if _TIME_DEPENDENT.search(words) or _PERSONAL.search(words) or _ANAPHORIC.search(words):
+        return None
+    asks_price = intent is Intent.PRICE or _PRICE_WORDS.search(words)
+    if asks_price and not extraction.services and not matched_faq:
         return None
     if matched_faq or _FAQ_TOPICS.search(words):
         return TtlClass.FAQ

@@ -19,8 +19,11 @@ def _any(*phrases: str) -> str:
 _PEOPLE = _any(
     "persona",
     "personas",
+    "persona real",
     "humano",
     "humana",
+    "ser humano",
+    "alguien",
     "alguien real",
     "agente",
     "asesor",
@@ -35,58 +38,110 @@ _PEOPLE = _any(
     "person",
     "human",
     "human being",
+    "someone",
+    "somebody",
     "someone real",
     "real person",
+    "real human",
     "agent",
+    "live agent",
     "representative",
     "operator",
     "staff",
     "supervisor",
 )
+# Only a request for contact counts, never a person merely mentioned ("¿pueden atender a una
+# persona de 80 años?", "my insurance agent said..."): a verb asking to talk or be served, or
+# wanting one, then the person.
 _HUMAN = re.compile(
-    # "hablar con una persona", "talk to a human": a verb asking for contact, then a person.
-    r"\b(?:hablar|hable|comunicarme|comunicar|contactar|atienda|atender|pasame|pasar|pasen|"
-    r"transferir|transfiereme|talk|speak|chat|connect|transfer|put)\b[^.!?,;]{0,25}?"
-    rf"\b(?:{_PEOPLE})\b(?!\s+resources)"
-    # A word that alone asks for one: "agente", "asesor", "representative".
-    r"|\b(?:humano|humana|agente|asesor|asesora|operador|operadora|persona real|alguien real|"
-    r"real person|live agent|human being|representative|operator|agent)\b"
-    r"|\bhuman\b(?!\s+resources)"
+    r"\b(?:"
+    # "hablar con una persona", "que me atienda alguien", "talk to a human", "connect me with"
+    r"(?:hablar|hable|hablo|comunicarme|comunicar|comunicame|comuniquenme|contactar|"
+    r"contactarme|(?:pasame|pasarme|pasenme|pasas|pasen|pasar)\s+(?:con|a)|me\s+atiend\w*|"
+    r"atenderme|atendid[oa]s?\s+por|transferir|transfiereme|transfieranme|"
+    r"talk|speak|chat|connect\s+me|transfer\s+me|get\s+me|put\s+me\s+through)"
+    r"\b[^.!?,;]{0,25}?"
+    # "quiero un agente", "I need a real person"
+    r"|(?:quiero|necesito|prefiero|quisiera|want|need)\s+(?:(?:un|una|a|an)\s+)?"
+    rf")\b(?:{_PEOPLE})\b(?!\s+resources)"
 )
-# "no quiero hablar con un humano": a refusal just before the request cancels it.
+# A message that is nothing but the person asked for: "agente", "un humano por favor".
+_PEOPLE_ONLY = re.compile(
+    r"(?:(?:hola|hi|hello|con|with|un|una|a|an)\s+)*"
+    rf"(?:{_PEOPLE})"
+    r"(?:\s+(?:por favor|porfa|please|pls|plz|ya|now|asap))*"
+)
+# "no quiero hablar con un humano", "I don't want to talk to a human": a refusal counts only
+# when it governs the request itself, across words like these. "No, quiero hablar con una
+# persona" answers an earlier question: the comma ends the refusal.
 _NEGATIONS = frozenset({"no", "nunca", "ni", "sin", "not", "never", "don't", "dont", "without"})
-_NEGATION_REACH = 3
+_REQUEST_HELPERS = frozenset(
+    {
+        "quiero",
+        "quisiera",
+        "queria",
+        "necesito",
+        "prefiero",
+        "deseo",
+        "puedo",
+        "puede",
+        "pueden",
+        "podria",
+        "podrian",
+        "me",
+        "te",
+        "nos",
+        "want",
+        "wanna",
+        "need",
+        "to",
+        "like",
+        "really",
+    }
+)
+_CLAUSE_BREAK = re.compile(r"[.!?,;:]")
 _COMPLAINT = re.compile(
     r"\b(?:"
     + _any(
-        "pesimo",
-        "pesima",
-        "malisimo",
-        "malisima",
         "queja",
         "quejas",
+        "quejar",
         "quejarme",
         "reclamo",
         "reclamos",
         "reclamacion",
-        "reclamar",
-        "terrible",
-        "horrible",
+        "reclamaciones",
+        "pesimo",
+        "pesima",
         "estafa",
-        "mal servicio",
-        "mala atencion",
         "inaceptable",
-        "reembolso",
-        "reembolsar",
+        "me cobraron de mas",
+        "me cobraron demas",
+        "me cobraron doble",
         "complaint",
+        "complaints",
         "complain",
-        "awful",
-        "worst",
+        "complaining",
         "unacceptable",
         "scam",
-        "refund",
+        "ripped off",
+        "overcharged",
+        "charged me twice",
+        "refund me",
     )
-    + r")\b"
+    # Bad words count when they judge the business, not a toothache.
+    + r"|(?:mal|mala|malo|malisimo|malisima|terrible|horrible|pesimo|pesima)\s+"
+    r"(?:servicio|atencion|trato|experiencia)"
+    r"|(?:servicio|atencion|trato|experiencia)\s+(?:(?:es|fue|ha sido)\s+)?"
+    r"(?:mal[oa]?|malisim[oa]|terrible|horrible|un desastre)"
+    r"|(?:esto|eso)\s+es\s+(?:terrible|horrible|un desastre|una verguenza)"
+    r"|(?:exijo|quiero|pido|solicito|necesito)\s+(?:(?:un|el|mi)\s+)?reembolso"
+    r"|(?:devuelvan|devuelvanme|regresen)\s+(?:mi|el)\s+dinero"
+    r"|(?:awful|terrible|horrible|worst|bad|poor|lousy|rude)\s+"
+    r"(?:customer\s+)?(?:service|experience|treatment|attention|staff)"
+    r"|(?:this|that|it)\s+(?:is|was|s)\s+(?:terrible|awful|horrible|a disgrace|ridiculous)"
+    r"|(?:want|need|demand|like|give me)\s+(?:a|my)\s+refund"
+    r")\b"
 )
 _CANCEL = re.compile(r"\b(?:cancel\w*|anular|anula|anulen|anulo)\b")
 _RESCHEDULE = re.compile(
@@ -184,11 +239,17 @@ def keyword_hit(text: str, keywords: Sequence[str]) -> str | None:
 
 
 def _asks_for_human(folded: str) -> bool:
-    for match in _HUMAN.finditer(folded):
-        before = _WORD.findall(folded[: match.start()])[-_NEGATION_REACH:]
-        if not _NEGATIONS.intersection(before):
-            return True
-    return False
+    if _PEOPLE_ONLY.fullmatch(" ".join(_WORD.findall(folded))):
+        return True
+    return any(not _refused(folded[: match.start()]) for match in _HUMAN.finditer(folded))
+
+
+def _refused(before: str) -> bool:
+    """Does the clause before a request end in a refusal of it ("no quiero", "don't want to")?"""
+    words = _WORD.findall(_CLAUSE_BREAK.split(before)[-1])
+    while words and words[-1] in _REQUEST_HELPERS:
+        words.pop()
+    return bool(words) and words[-1] in _NEGATIONS
 
 
 def _greeting_only(folded: str) -> bool:

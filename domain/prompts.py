@@ -19,7 +19,7 @@ from typing import Any
 from domain.conversation import AssistantTurn, ContextMessage, Extraction, Intent, LeadFacts
 from domain.profile import BusinessProfile, Service, is_open
 
-PROMPT_VERSION = "reply-2026-11-22.1"
+PROMPT_VERSION = "reply-2026-11-22.2"
 
 # WhatsApp refuses text messages longer than this.
 MAX_REPLY_CHARS = 4096
@@ -65,6 +65,14 @@ _PLACEHOLDERS = {
     "unsupported": "[unsupported message]",
 }
 _FENCED = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL | re.IGNORECASE)
+# The answer cache serves one answer to many customers, at any time of day.
+_GENERAL_ANSWER = (
+    "This answer will be saved and sent later to other customers who ask the same question:\n"
+    "- Answer in general terms, fit for any customer: no names, no greeting by name, no "
+    "assumptions about who is asking or what they have booked or bought.\n"
+    "- Do not depend on the moment: never say today, tomorrow, now or whether the business is "
+    "open at the moment; state opening hours as the weekly schedule."
+)
 # Lead values come from the customer or their channel profile: one short quoted line each.
 _MAX_FACT_CHARS = 80
 
@@ -81,18 +89,20 @@ def build_chat(
     local_now: datetime,
     extraction: Extraction,
     language: str,
+    general: bool = False,
 ) -> list[dict[str, str]]:
-    """The chat-completions messages: instructions and facts, then the conversation in order."""
-    system = "\n\n".join(
-        (
-            _instructions(profile, language),
-            _business_facts(profile),
-            _clock(profile, local_now),
-            _lead_facts(lead),
-            _extraction_facts(extraction),
-        )
-    )
-    chat = [{"role": "system", "content": system}]
+    """The chat-completions messages: instructions and facts, then the conversation in order.
+
+    `general` asks for an answer fit for the answer cache, served later to other customers: the
+    system message then holds nothing about who asks or when (no customer facts, no clock), and
+    `history` should be only the question's messages.
+    """
+    parts = [_instructions(profile, language), _business_facts(profile)]
+    if general:
+        parts.append(_GENERAL_ANSWER)
+    else:
+        parts.extend((_clock(profile, local_now), _lead_facts(lead), _extraction_facts(extraction)))
+    chat = [{"role": "system", "content": "\n\n".join(parts)}]
     for message in history:
         role = "user" if message.direction == "in" else "assistant"
         chat.append({"role": role, "content": message_text(message)})

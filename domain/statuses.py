@@ -23,13 +23,20 @@ _RANK: dict[DeliveryStatus, int] = {
     DeliveryStatus.DELIVERED: 3,
     DeliveryStatus.READ: 4,
 }
-_TERMINAL = frozenset({DeliveryStatus.READ, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED})
+_TERMINAL = frozenset({DeliveryStatus.READ, DeliveryStatus.FAILED})
+# A withdrawn send whose earlier attempt may have reached the provider: evidence that it did
+# (a status webhook) is the truth, and is recorded.
+_AFTER_CANCELLED = frozenset(
+    {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.FAILED}
+)
 
 
 def advance(current: DeliveryStatus, new: DeliveryStatus) -> bool:
     """True when moving from `current` to `new` is progress worth recording."""
     if current in _TERMINAL or new == current:
         return False
+    if current == DeliveryStatus.CANCELLED:
+        return new in _AFTER_CANCELLED
     if new == DeliveryStatus.FAILED:
         return True
     if new == DeliveryStatus.CANCELLED:

@@ -3,6 +3,7 @@
 import click
 
 from db.conversations import live_conversation_with
+from db.handoffs import hand_off
 from db.tenants import tenant_by_slug
 from domain.phones import mask_phone
 from ops.database import cli_connection
@@ -38,6 +39,14 @@ def send(slug: str, recipient: str, text: str) -> None:
             channel="whatsapp",
             type="text",
             text=text,
+            details={"author": "agent"},
         )
+        # A person is talking to the customer now: the assistant steps aside until the
+        # conversation is returned (`recado conversations return`).
+        took_over = hand_off(conn, tenant.id, conversation.id, "an agent replied")
         conn.commit()
     click.echo(f"queued message {message_id} in conversation {conversation.id}")
+    if took_over is not None:
+        click.echo(
+            f"conversation {conversation.id} is now with a person (the assistant stays quiet)"
+        )

@@ -10,6 +10,9 @@ ALTER TABLE conversations
     -- Consecutive assistant turns below the tenant's confidence threshold.
     ADD COLUMN low_confidence_streak integer NOT NULL DEFAULT 0,
     ADD COLUMN handoff_at timestamptz;
+-- Conversations from before the assistant: what was written so far was for people to answer.
+UPDATE conversations v SET replied_through = COALESCE(
+    (SELECT max(m.id) FROM messages m WHERE m.conversation_id = v.id AND m.direction = 'in'), 0);
 
 -- A reply planned but withdrawn before sending (the conversation went to a person) ends here.
 ALTER TABLE messages DROP CONSTRAINT messages_delivery_status_check;

@@ -175,7 +175,8 @@ def test_a_duplicated_planning_job_commits_one_reply(db, clinic, client, graph, 
         enqueue(db, [actors.plan.plan_reply.message(conversation, through) for _ in range(2)])
     wait_for(lambda: idle(db), what="queue drained")
     assert len(chat_calls(llm)) == 2
-    assert [r[0] for r in replies(db)] == ["queued"]
+    # The second run found the reply committed: recorded, never queued.
+    assert sorted(r[0] for r in replies(db)) == ["duplicate", "queued"]
     wait_for(lambda: len(sent_texts(graph)) == 1)
 
 
@@ -459,3 +460,26 @@ def test_a_worker_killed_while_the_model_answers_leaves_one_reply(
     time.sleep(1.0)
     assert sent_texts(graph) == ["Simulated reply: hola, me llamo Ana"]
     assert [r[0] for r in replies(db)] == ["queued"]
+
+
+def test_an_unsure_answer_is_sent_but_never_cached(db, clinic, client, graph, llm, worker):
+    say(client, "¿Cuál es el horario? [low-confidence]")
+    wait_for(lambda: len(sent_texts(graph)) == 1)
+    wait_for(lambda: idle(db), what="queue drained")
+    assert [r[5] for r in replies(db)] == ["miss"]
+    assert count(db, "answer_cache") == 0
+
+
+def test_a_cacheable_question_is_asked_without_the_customers_details(
+    db, clinic, client, graph, llm, worker
+):
+    say(client, "Me llamo Ana García")
+    wait_for(lambda: len(sent_texts(graph)) == 1)
+    say(client, "¿Cuál es el horario?")
+    wait_for(lambda: count(db, "answer_cache") == 1, what="the answer remembered")
+    system, turns = db.execute(
+        "SELECT request -> 'messages' -> 0 ->> 'content', jsonb_array_length(request -> 'messages')"
+        " FROM replies ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    assert "Ana" not in system
+    assert turns == 2  # the instructions and the question: no history

@@ -358,6 +358,10 @@ def test_operator_message_from_the_cli_is_delivered(db, tenant, graph_api, worke
     assert result.exit_code == 0, result.output
     wait_for(lambda: len(simulator.sent()) == 1)
     assert simulator.sent()[0].request["text"]["body"] == "Hola!"
+    # A person answered: the assistant steps aside in that conversation.
+    assert "now with a person" in result.output
+    status, reason = db.execute("SELECT status, needs_human_reason FROM conversations").fetchone()
+    assert (status, reason) == ("handoff", "an agent replied")
     unknown = runner.invoke(
         main, ["messages", "send", "--tenant", "acme", "--to", "15550000000", "--text", "x"]
     )

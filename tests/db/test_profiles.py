@@ -63,3 +63,26 @@ def test_demo_assistant_fills_only_what_is_missing(db, tenant) -> None:
     assert again is not None
     assert again.profile == own
     assert again.settings == {"quiet_window_seconds": 5}
+
+
+def test_turning_the_assistant_on_starts_at_the_next_message(db, tenant) -> None:
+    from db import conversations
+
+    contact = conversations.upsert_contact(
+        db, tenant_id=tenant.id, channel="whatsapp", channel_user_id="15550001111",
+        phone_e164="+15550001111", profile_name="Ana",
+    )  # fmt: skip
+    conversation = conversations.live_conversation(
+        db, tenant_id=tenant.id, contact_id=contact, channel="whatsapp",
+        inbound_at=db.execute("SELECT now()").fetchone()[0],
+    )  # fmt: skip
+    old = db.execute(
+        "INSERT INTO messages (tenant_id, conversation_id, channel, direction, type, text)"
+        " VALUES (%s, %s, 'whatsapp', 'in', 'text', 'an old question') RETURNING id",
+        (tenant.id, conversation.id),
+    ).fetchone()[0]
+    set_profile(db, tenant.id, {"name": "Acme"})
+    assert db.execute("SELECT replied_through FROM conversations").fetchone()[0] == old
+    db.execute("UPDATE conversations SET replied_through = 0")
+    set_profile(db, tenant.id, {"name": "Acme Clinic"})  # already on: nothing skipped
+    assert db.execute("SELECT replied_through FROM conversations").fetchone()[0] == 0

@@ -65,34 +65,42 @@ def _class(
     return cache_class(text, intent=intent, extraction=extraction, matched_faq=matched_faq)
 
 
+CLEANING = Extraction(services=("Limpieza dental",))
+WHITENING = Extraction(services=("Blanqueamiento dental",))
+FILLING = Extraction(services=("Resina",))
+
+
 @pytest.mark.parametrize(
-    ("text", "intent", "expected"),
+    ("text", "intent", "extraction", "expected"),
     [
-        ("¿A qué hora abren?", Intent.QUESTION, TtlClass.FAQ),
-        ("¿Cuál es su horario?", Intent.QUESTION, TtlClass.FAQ),
-        ("¿Dónde están ubicados?", Intent.QUESTION, TtlClass.FAQ),
-        ("¿Cuál es la dirección?", Intent.QUESTION, TtlClass.FAQ),
-        ("¿Tienen estacionamiento?", Intent.QUESTION, TtlClass.FAQ),
-        ("¿Aceptan seguro médico?", Intent.QUESTION, TtlClass.FAQ),
-        ("¿Qué formas de pago aceptan?", Intent.QUESTION, TtlClass.FAQ),
-        ("What are your opening hours?", Intent.QUESTION, TtlClass.FAQ),
-        ("Where are you located?", Intent.QUESTION, TtlClass.FAQ),
-        ("Do you have parking?", Intent.QUESTION, TtlClass.FAQ),
-        ("Do you take insurance?", Intent.QUESTION, TtlClass.FAQ),
-        ("Can I pay by card?", Intent.QUESTION, TtlClass.FAQ),
-        ("¿Cuánto cuesta una limpieza?", Intent.PRICE, TtlClass.GENERAL),
-        ("¿Qué precio tiene el blanqueamiento?", Intent.QUESTION, TtlClass.GENERAL),
-        ("¿Qué tratamientos ofrecen?", Intent.QUESTION, TtlClass.GENERAL),
-        ("How much is a cleaning?", Intent.PRICE, TtlClass.GENERAL),
-        ("Is a filling 1250 pesos?", Intent.PRICE, TtlClass.GENERAL),
-        ("What services do you offer?", Intent.QUESTION, TtlClass.GENERAL),
-        ("¡Hola!", Intent.GREETING, TtlClass.TRANSIENT),
-        ("Hi there", Intent.GREETING, TtlClass.TRANSIENT),
-        ("¿Quién es el doctor?", Intent.QUESTION, TtlClass.TRANSIENT),
+        ("¿A qué hora abren?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("¿Cuál es su horario?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("¿Dónde están ubicados?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("¿Cuál es la dirección?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("¿Tienen estacionamiento?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("¿Aceptan seguro médico?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("¿Qué formas de pago aceptan?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("What are your opening hours?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("Where are you located?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("Do you have parking?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("Do you take insurance?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("Can I pay by card?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
+        ("¿Cuánto cuesta una limpieza?", Intent.PRICE, CLEANING, TtlClass.GENERAL),
+        ("¿Qué precio tiene el blanqueamiento?", Intent.QUESTION, WHITENING, TtlClass.GENERAL),
+        ("¿Qué tratamientos ofrecen?", Intent.QUESTION, NOTHING_FOUND, TtlClass.GENERAL),
+        ("How much is a cleaning?", Intent.PRICE, CLEANING, TtlClass.GENERAL),
+        ("Is a filling 1250 pesos?", Intent.PRICE, FILLING, TtlClass.GENERAL),
+        ("What does whitening cost?", Intent.QUESTION, WHITENING, TtlClass.GENERAL),
+        ("What services do you offer?", Intent.QUESTION, NOTHING_FOUND, TtlClass.GENERAL),
+        ("¿Quién es el doctor?", Intent.QUESTION, NOTHING_FOUND, TtlClass.TRANSIENT),
+        # "esta"/"este" are demonstratives too, but not among the words pointing back.
+        ("¿Esta clínica tiene estacionamiento?", Intent.QUESTION, NOTHING_FOUND, TtlClass.FAQ),
     ],
 )
-def test_cacheable_questions(text: str, intent: Intent, expected: TtlClass) -> None:
-    assert _class(text, intent) is expected
+def test_cacheable_questions(
+    text: str, intent: Intent, extraction: Extraction, expected: TtlClass
+) -> None:
+    assert _class(text, intent, extraction) is expected
 
 
 @pytest.mark.parametrize(
@@ -134,6 +142,32 @@ def test_cacheable_questions(text: str, intent: Intent, expected: TtlClass) -> N
         "Can you send my invoice?",
         "Why is my bill so high?",
         "I booked a cleaning, how much is it?",
+        "¿Cuánto me cobran por lo que me hice ayer?",
+        "Me hice una limpieza, ¿cuánto dura el efecto?",
+        "Me hicieron una resina, ¿es normal la sensibilidad?",
+        "¿Cuánto dura mi tratamiento?",
+        "I had a filling, is sensitivity normal?",
+        "I got whitening done, is sensitivity normal?",
+        "I've had braces before, is the treatment different?",
+        # pointing back at earlier messages
+        "¿Y eso cuánto cuesta?",
+        "¿Cuánto dura esa?",
+        "¿Ese incluye anestesia?",
+        "¿Esos tienen garantía?",
+        "¿Y esas?",
+        "¿Esto duele?",
+        "¿Aquello también lo hacen?",
+        "¿Cuesta lo mismo?",
+        "¿Y el otro?",
+        "¿La otra es más barata?",
+        "How long does that take?",
+        "Does it hurt?",
+        "Is this covered by insurance?",
+        "Do those come with a warranty?",
+        "Are these painful?",
+        "Do you do them for kids?",
+        "And the other one?",
+        "Same one as before?",
         # data in the text
         "¿Me llaman al 55 1234 5678?",
         "Order 884213, what are your hours?",
@@ -143,14 +177,53 @@ def test_cacheable_questions(text: str, intent: Intent, expected: TtlClass) -> N
 def test_never_cacheable_questions(text: str) -> None:
     assert _class(text) is None
     assert _class(text, Intent.PRICE) is None
+    # Naming a catalogue service does not make them cacheable.
+    assert _class(text, Intent.QUESTION, CLEANING) is None
 
 
 @pytest.mark.parametrize(
-    "intent", [Intent.BOOK, Intent.RESCHEDULE, Intent.CANCEL, Intent.HUMAN, Intent.COMPLAINT]
+    ("text", "intent", "extraction"),
+    [
+        ("¿Cuánto cuesta?", Intent.PRICE, NOTHING_FOUND),
+        ("¿Cuánto sale?", Intent.PRICE, NOTHING_FOUND),
+        ("¿Qué precio tiene?", Intent.QUESTION, NOTHING_FOUND),
+        ("¿Cuánto cuesta el estacionamiento?", Intent.PRICE, NOTHING_FOUND),
+        ("Precios por favor", Intent.QUESTION, NOTHING_FOUND),
+        ("How much?", Intent.PRICE, NOTHING_FOUND),
+        ("What are your prices?", Intent.QUESTION, NOTHING_FOUND),
+        ("How much for a crown?", Intent.PRICE, NOTHING_FOUND),  # not in the catalogue
+        ("Is a filling 1250 pesos?", Intent.PRICE, NOTHING_FOUND),
+    ],
 )
-def test_only_questions_prices_and_greetings_are_cached(intent: Intent) -> None:
+def test_prices_name_a_service_or_a_faq(text: str, intent: Intent, extraction: Extraction) -> None:
+    assert _class(text, intent, extraction) is None
+    assert _class(text, intent, extraction, matched_faq=True) is TtlClass.FAQ
+
+
+@pytest.mark.parametrize(
+    "text", ["¡Hola!", "Hi there", "Buenos días", "hola, ¿cómo estás?", "¿A qué hora abren?"]
+)
+def test_greetings_are_never_cached(text: str) -> None:
+    # The model greets people by name, and a greeting is cheap to answer anyway.
+    assert _class(text, Intent.GREETING) is None
+    assert _class(text, Intent.GREETING, matched_faq=True) is None
+
+
+@pytest.mark.parametrize(
+    "intent",
+    [
+        Intent.GREETING,
+        Intent.BOOK,
+        Intent.RESCHEDULE,
+        Intent.CANCEL,
+        Intent.HUMAN,
+        Intent.COMPLAINT,
+        Intent.OTHER,
+    ],
+)
+def test_only_questions_and_prices_are_cached(intent: Intent) -> None:
     assert _class("¿A qué hora abren?", intent) is None
-    assert _class("¿A qué hora abren?", Intent.OTHER) is None
+    assert _class("¿A qué hora abren?", Intent.QUESTION) is TtlClass.FAQ
 
 
 @pytest.mark.parametrize(
@@ -181,11 +254,12 @@ def test_long_questions_are_not_cached() -> None:
     text = "¿Cuánto cuesta una limpieza? " + "de verdad " * 30
     assert len(text) > 300
     assert _class(text, Intent.PRICE) is None
-    assert _class(text[:290], Intent.PRICE) is TtlClass.GENERAL
+    assert _class(text[:290], Intent.PRICE, CLEANING) is TtlClass.GENERAL
 
 
 def test_empty_questions_are_not_cached() -> None:
-    assert _class("👍", Intent.GREETING) is None
+    assert _class("👍") is None
+    assert _class("¿¡!?") is None
 
 
 def test_ttls() -> None:

@@ -49,7 +49,7 @@ def _system(**overrides) -> str:
 
 
 def test_prompt_version_is_dated_and_numbered():
-    assert PROMPT_VERSION == "reply-2026-11-22.1"
+    assert PROMPT_VERSION == "reply-2026-11-22.2"
 
 
 def test_tool_schema_shape():
@@ -187,6 +187,89 @@ def test_lead_and_extraction_facts():
     assert '- they gave their name: "María López"' in lines
     assert "- they proposed: Wednesday 2026-11-25 17:00 (not a confirmed appointment)" in lines
     assert "- services mentioned: Resina" in lines
+
+
+KNOWN_LEAD = LeadFacts(
+    name="Mari",
+    name_source="stated",
+    email="mari@example.com",
+    phone_e164="+5215512345678",
+    score=30,
+    stage="engaged",
+    services=("Limpieza dental",),
+)
+PROPOSAL = Extraction(
+    name="María López",
+    email="maria@example.com",
+    phone_e164="+5215587654321",
+    when=datetime(2026, 11, 25, 17, 0),
+    when_text="mañana a las 5",
+    services=("Resina",),
+)
+
+
+@pytest.mark.parametrize(
+    "absent",
+    [
+        "Mari",
+        "mari@example.com",
+        "+5215512345678",
+        "María López",
+        "maria@example.com",
+        "+5215587654321",
+        "engaged",
+        "What we know of the customer",
+        "Read from their latest messages",
+        "2026-11-24",
+        "10:30",
+        "Tuesday 2026",
+        "2026-11-25",
+        "Now:",
+        "open now",
+        "closed now",
+        "abierto ahora",
+    ],
+)
+def test_a_general_answer_does_not_depend_on_who_asks_or_when(absent: str):
+    system = _system(lead=KNOWN_LEAD, extraction=PROPOSAL, general=True)
+    assert absent not in system
+    # The same facts do reach an ordinary reply, so their absence above is the mode's doing.
+    if absent not in ("abierto ahora", "closed now"):
+        assert absent in _system(lead=KNOWN_LEAD, extraction=PROPOSAL)
+
+
+@pytest.mark.parametrize(
+    "present",
+    [
+        "- Limpieza dental: 800 MXN, 45 min",
+        "- Resina: 1250.50 MXN, 40 min",
+        "- Ortodoncia: price on request",
+        "- Tuesday: 09:00-19:00",
+        "- Sunday: closed",
+        "Address: Av. Insurgentes Sur 1234",
+        "- Q: ¿Tienen estacionamiento?",
+        "- El pago se realiza al terminar la consulta.",
+        "Never invent prices",
+        "calling the respond function",
+        "Answer in general terms, fit for any customer: no names",
+        "never say today, tomorrow, now or whether the business is open",
+        "state opening hours as the weekly schedule",
+    ],
+)
+def test_a_general_answer_keeps_the_business_facts_and_rules(present: str):
+    assert present in _system(lead=KNOWN_LEAD, extraction=PROPOSAL, general=True)
+
+
+def test_only_a_general_answer_is_told_to_stay_general():
+    assert "Answer in general terms" not in _system(lead=KNOWN_LEAD, extraction=PROPOSAL)
+
+
+def test_a_general_answer_sends_the_history_it_is_given():
+    history = [_message(1, "in", "Hola"), _message(2, "in", "¿Cuánto cuesta la limpieza?")]
+    assert _chat(history=history, lead=KNOWN_LEAD, general=True)[1:] == [
+        {"role": "user", "content": "Hola"},
+        {"role": "user", "content": "¿Cuánto cuesta la limpieza?"},
+    ]
 
 
 def test_a_day_without_time_is_rendered_as_a_day():

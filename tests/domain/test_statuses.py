@@ -25,7 +25,8 @@ FORWARD = {
     D: {R, F},
     R: set(),
     F: set(),
-    C: set(),
+    # Withdrawn, but a status webhook proves an earlier attempt went out after all.
+    C: {ST, D, R, F},
 }
 
 
