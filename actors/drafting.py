@@ -104,7 +104,10 @@ def draft_reply(situation: Situation) -> Draft:
 
 
 def cache_scope(situation: Situation) -> str:
-    return scope_key(profile_fingerprint(situation.profile), PROMPT_VERSION, situation.language)
+    """Profile, prompt, language and the services named: a similar-sounding question about
+    another service ("precio de la limpieza" / "del blanqueamiento") can never match."""
+    scope = scope_key(profile_fingerprint(situation.profile), PROMPT_VERSION, situation.language)
+    return f"{scope}:{'+'.join(sorted(situation.extraction.services))}"
 
 
 def _from_cache(situation: Situation, question: str, ttl_class: TtlClass | None) -> Draft | None:

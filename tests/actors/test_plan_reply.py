@@ -483,3 +483,19 @@ def test_a_cacheable_question_is_asked_without_the_customers_details(
     ).fetchone()
     assert "Ana" not in system
     assert turns == 2  # the instructions and the question: no history
+
+
+def test_a_similar_question_about_another_service_never_hits(
+    db, clinic, client, graph, llm, worker
+):
+    # One word apart: 0.98 similar for the simulator's embeddings, above the 0.92 threshold.
+    question = (
+        "¿Cuál es el precio de la {} dental completa en su clínica de la colonia Del Valle"
+        " en la Ciudad de México?"
+    )
+    say(client, question.format("limpieza"), customer="5215500000001")
+    wait_for(lambda: count(db, "answer_cache") == 1, what="the answer remembered")
+    say(client, question.format("blanqueamiento"), customer="5215500000002")
+    wait_for(lambda: len(sent_texts(graph)) == 2)
+    assert len(chat_calls(llm)) == 2
+    assert [r[5] for r in replies(db)] == ["miss", "miss"]
