@@ -4,7 +4,7 @@ import logging
 from datetime import UTC, datetime
 
 import psycopg
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, current_app, request
 from psycopg import Connection
 
 from actors.intake import accept_whatsapp_envelope
@@ -23,7 +23,7 @@ blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 def whatsapp_handshake(tenant_slug: str) -> Response:
     try:
         with transaction() as conn:
-            tenant = tenants.tenant_by_slug(conn, tenant_slug)
+            tenant = _tenant(conn, tenant_slug)
     except UNAVAILABLE:
         return unavailable()
     if tenant is None or not tenant.wa_verify_token:
@@ -43,9 +43,17 @@ def whatsapp_handshake(tenant_slug: str) -> Response:
 def whatsapp_events(tenant_slug: str) -> Response:
     # Reading the body first lets Flask refuse oversized requests (413) before any work.
     body = request.get_data(cache=False)
+    # Without a Content-Length (chunked), Werkzeug stops reading at the limit instead of
+    # refusing; a byte left over means the body was larger than allowed.
+    if (
+        request.content_length is None
+        and len(body) == current_app.config["MAX_CONTENT_LENGTH"]
+        and request.environ["wsgi.input"].read(1)
+    ):
+        abort(413)
     try:
         with transaction() as conn:
-            tenant = tenants.tenant_by_slug(conn, tenant_slug)
+            tenant = _tenant(conn, tenant_slug)
             if tenant is None:
                 abort(404)
             signature = request.headers.get("X-Hub-Signature-256")
@@ -59,6 +67,11 @@ def whatsapp_events(tenant_slug: str) -> Response:
         logger.warning("webhook for %s refused: database unavailable", tenant_slug)
         return unavailable()
     return Response("ok\n", mimetype="text/plain")
+
+
+def _tenant(conn: Connection, slug: str) -> Tenant | None:
+    # A NUL (from %00 in the path) names no tenant, and PostgreSQL text cannot even hold it.
+    return None if "\x00" in slug else tenants.tenant_by_slug(conn, slug)
 
 
 def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
@@ -75,12 +88,20 @@ def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
 
 
 def _quarantine(conn: Connection, tenant: Tenant, body: bytes, reason: str) -> None:
+    content_type = request.content_type
     quarantine_id = events.quarantine_body(
         conn,
         tenant_id=tenant.id,
         channel=Channel.WHATSAPP,
-        reason=reason,
-        content_type=request.content_type,
+        # The reason can quote the body (a foreign phone_number_id), the content type is the
+        # sender's: either may hold what a text column refuses.
+        reason=_storable(reason),
+        content_type=None if content_type is None else _storable(content_type),
         body=body,
     )
     logger.warning("quarantined webhook body %s for %s: %s", quarantine_id, tenant.slug, reason)
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL text holds neither NUL nor lone surrogates: escape them rather than fail.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
