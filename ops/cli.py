@@ -8,6 +8,7 @@ from psycopg import errors as pg_errors
 
 from ops import (
     cli_cache,
+    cli_chaos,
     cli_conversations,
     cli_db,
     cli_dead_letters,
@@ -64,5 +65,6 @@ main.add_command(cli_quarantine.quarantine)
 main.add_command(cli_simulate.simulate)
 main.add_command(cli_cache.cache)
 main.add_command(cli_conversations.conversations)
+main.add_command(cli_chaos.chaos)
 cli_tenants.tenants.add_command(cli_profile.profile)
 cli_tenants.tenants.add_command(cli_tenant_settings.settings)
