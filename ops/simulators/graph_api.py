@@ -11,20 +11,18 @@ Other processes read it at GET /_simulator/log.
 """
 
 import base64
-import contextlib
 import heapq
 import itertools
 import json
 import random
 import re
 import secrets
-import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 from urllib.parse import urlsplit
@@ -37,6 +35,7 @@ from domain.channels.whatsapp_envelopes import (
     DEFAULT_DISPLAY_PHONE_NUMBER,
     encode,
 )
+from ops.simulators.server import SimulatorServer
 
 Json = dict[str, Any]
 
@@ -173,7 +172,7 @@ class GraphApiSimulator:
         self._sequence = itertools.count()
         self._posting = False
         self._stopping = threading.Event()
-        self._server: _Server | None = None
+        self._server: SimulatorServer | None = None
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -182,7 +181,7 @@ class GraphApiSimulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         self._stopping.clear()
-        self._server = _Server((self.config.host, self.config.port), self)
+        self._server = SimulatorServer((self.config.host, self.config.port), _Handler, self)
         self._threads = [
             threading.Thread(
                 # A short poll keeps stop() quick; the default half second adds up in test suites.
@@ -454,41 +453,11 @@ def _post(client: httpx.Client, delivery: _Delivery) -> bool:
 # --- HTTP ---------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # The default backlog of 5 refuses connections under a benchmark's concurrency.
-    request_queue_size = 256
-
-    def __init__(self, address: tuple[str, int], simulator: GraphApiSimulator) -> None:
-        self.simulator = simulator
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """End kept-alive connections too: a stopped simulator must answer nothing more."""
-        with self._open_lock:
-            for connection in self._open:
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-            self._open.clear()
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so a 'drop' closes a connection in use
     # Headers and body go out as two writes; with Nagle on, each answer waits ~40 ms for an ACK.
     disable_nagle_algorithm = True
-    server: _Server
+    server: SimulatorServer
 
     def do_GET(self) -> None:
         sim = self.server.simulator

@@ -11,14 +11,12 @@ Other processes steer it over HTTP: `GET /_simulator/log` lists the calls made,
 `POST /_simulator/config` changes latency, faults, the script and more while it runs.
 """
 
-import contextlib
 import hashlib
 import itertools
 import json
 import math
 import random
 import re
-import socket
 import struct
 import threading
 import time
@@ -26,12 +24,13 @@ import unicodedata
 from base64 import b64encode
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 from domain.conversation import Intent
+from ops.simulators.server import SimulatorServer
 
 Json = dict[str, Any]
 
@@ -146,7 +145,7 @@ class LlmSimulator:
         self._calls: list[LlmCall] = []
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
-        self._server: _Server | None = None
+        self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -155,7 +154,7 @@ class LlmSimulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         self._stopping.clear()
-        self._server = _Server((self._config.host, self._config.port), self)
+        self._server = SimulatorServer((self._config.host, self._config.port), _Handler, self)
         # A short poll keeps stop() quick; the default half second adds up in test suites.
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="llm-simulator", daemon=True
@@ -633,41 +632,11 @@ def _describe(call: LlmCall) -> str:
 # --- HTTP ---------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # The default backlog of 5 refuses connections under a benchmark's concurrency.
-    request_queue_size = 256
-
-    def __init__(self, address: tuple[str, int], simulator: LlmSimulator) -> None:
-        self.simulator = simulator
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """End kept-alive connections too: a stopped simulator must answer nothing more."""
-        with self._open_lock:
-            for connection in self._open:
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-            self._open.clear()
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so a 'drop' closes a connection in use
     # Headers and body go out as two writes; with Nagle on, each answer waits ~40 ms for an ACK.
     disable_nagle_algorithm = True
-    server: _Server
+    server: SimulatorServer
 
     def do_GET(self) -> None:
         sim = self.server.simulator
