@@ -39,7 +39,7 @@ from psycopg2.extensions import Notify, connection, cursor
 from psycopg2.extras import Json
 from psycopg2.pool import ThreadedConnectionPool
 
-from db import broker_queue
+from db import broker_queue, messages
 from db.pool import SESSION_OPTIONS, connect
 from domain.settings import Settings
 
@@ -345,7 +345,8 @@ def _pooled_cursor(pool: ThreadedConnectionPool) -> Iterator[cursor]:
 
 
 class Housekeeping:
-    """A daemon thread in each worker process: re-announces orphans, purges finished rows.
+    """A daemon thread in each worker process: re-announces orphans, purges finished rows and
+    delivery statuses parked past their retention.
 
     Every worker process runs one; a transaction-level advisory lock lets one of them do each
     job at a time. A row is an orphan when it is unfinished, untouched for `sweep_after` and no
@@ -420,9 +421,16 @@ class Housekeeping:
             if not broker_queue.try_job_lock(conn, PURGE_JOB_LOCK):
                 return 0
             deleted = broker_queue.purge_finished(conn, self.settings.queue_retention)
+            parked = messages.purge_parked_statuses(conn, self.settings.pending_status_retention)
         logger.info(
             "Purged %d finished messages older than %s.", deleted, self.settings.queue_retention
         )
+        if parked:
+            logger.info(
+                "Purged %d delivery statuses parked over %s for messages recado never recorded.",
+                parked,
+                self.settings.pending_status_retention,
+            )
         return deleted
 
     def _connection(self) -> psycopg.Connection:

@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import uuid4
 
 import sentry_sdk
@@ -14,7 +15,7 @@ from db.events import StoredEvent
 from db.messages import OutboundMessage
 from domain.models import ProviderError, StatusUpdate
 from domain.outbox import parse_callback_data
-from domain.statuses import DeliveryStatus, advance
+from domain.statuses import DeliveryStatus, status_effect
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +31,10 @@ def attach_provider_id(
         conn, message.tenant_id, message.channel, provider_message_id
     )
     for status in parked:
-        new = DeliveryStatus(status.status)
-        if advance(current, new):
-            errors = [ProviderError(**error) for error in status.errors]
-            messages.set_delivery_status(conn, message.id, new, status.status_at, errors)
-            if new == DeliveryStatus.FAILED:
-                report_failed_delivery(conn, message, errors)
-            current = new
+        errors = [ProviderError(**error) for error in status.errors]
+        current = _record_status(
+            conn, message, current, DeliveryStatus(status.status), status.status_at, errors
+        )
 
 
 def apply_status_update(conn: Connection, event: StoredEvent, update: StatusUpdate) -> str:
@@ -67,12 +65,41 @@ def apply_status_update(conn: Connection, event: StoredEvent, update: StatusUpda
         attach_provider_id(conn, message, update.provider_message_id)
         message = messages.outbound_by_id(conn, event.tenant_id, message.id)
         assert message is not None
-    if not advance(DeliveryStatus(message.delivery_status), update.status):
-        return "stale"
-    messages.set_delivery_status(conn, message.id, update.status, update.at, update.errors)
-    if update.status == DeliveryStatus.FAILED:
-        report_failed_delivery(conn, message, update.errors)
-    return "applied"
+    current = DeliveryStatus(message.delivery_status)
+    settled = _record_status(conn, message, current, update.status, update.at, update.errors)
+    return "stale" if settled == current else "applied"
+
+
+def _record_status(
+    conn: Connection,
+    message: OutboundMessage,
+    current: DeliveryStatus,
+    new: DeliveryStatus,
+    at: datetime,
+    errors: Sequence[ProviderError],
+) -> DeliveryStatus:
+    """Record a provider status and its consequences; returns the message's status after it.
+
+    domain.statuses decides; a status the message does not move to still leaves its time and
+    errors on the row, so the row is the same whatever order the statuses came in.
+    """
+    effect = status_effect(current, new)
+    if not effect.moves:
+        messages.record_outranked_status(conn, message.id, new, at, errors)
+        return current
+    messages.set_delivery_status(conn, message.id, new, at, errors)
+    if effect.reports_failure:
+        report_failed_delivery(conn, message, errors)
+    if effect.settles_failure:
+        resolved = dead_letters.resolve_send_failures(conn, message.tenant_id, message.id)
+        # The alert already sent stays in Sentry; the log says it is moot.
+        logger.info(
+            "message %s reported %s after failing: dead letters %s resolved",
+            message.id,
+            new,
+            resolved,
+        )
+    return new
 
 
 def report_failed_delivery(

@@ -103,6 +103,18 @@ def mark_resolved(conn: Connection, dead_letter_id: int) -> None:
     )
 
 
+def resolve_send_failures(conn: Connection, tenant_id: int, message_id: int) -> list[int]:
+    """The message was delivered after all: its send step's dead letters are settled."""
+    cur = conn.cursor(row_factory=tuple_row)
+    rows = cur.execute(
+        "UPDATE dead_letters SET state = 'resolved'"
+        " WHERE tenant_id = %s AND actor = 'send_message' AND args = %s AND state = 'dead'"
+        " RETURNING id",
+        (tenant_id, Jsonb([message_id])),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def claim_for_requeue(conn: Connection, dead_letter_id: int) -> DeadLetter | None:
     """Mark a dead letter `requeued`; None when it is not dead, so a second requeue does nothing."""
     cur = conn.cursor(row_factory=class_row(DeadLetter))

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from psycopg import Connection
 from psycopg.rows import class_row, tuple_row
@@ -142,16 +142,50 @@ def set_delivery_status(
     errors: Sequence[ProviderError] = (),
 ) -> None:
     """Write a status the caller has checked with domain.statuses.advance under FOR UPDATE."""
+    _write_status(conn, message_id, status, at, errors, moves=True)
+
+
+def record_outranked_status(
+    conn: Connection,
+    message_id: int,
+    status: DeliveryStatus,
+    at: datetime,
+    errors: Sequence[ProviderError] = (),
+) -> None:
+    """A status the message does not move to: its time and errors are kept all the same."""
+    _write_status(conn, message_id, status, at, errors, moves=False)
+
+
+def _write_status(
+    conn: Connection,
+    message_id: int,
+    status: DeliveryStatus,
+    at: datetime,
+    errors: Sequence[ProviderError],
+    *,
+    moves: bool,
+) -> None:
+    # The earliest time of each status, and the errors of the earliest failure, are kept: the
+    # row comes out the same whatever order the statuses arrive in (right-hand sides read the
+    # row as it was before this update).
+    assignments = ["updated_at = now()"]
+    if moves:
+        assignments.append("delivery_status = %(status)s")
     stamp = _STAMP.get(status)
-    stamp_sql = f", {stamp} = COALESCE({stamp}, %(at)s)" if stamp else ""
+    if stamp:
+        assignments.append(f"{stamp} = LEAST({stamp}, %(at)s)")
+    if errors:
+        assignments.append(
+            "error = CASE WHEN failed_at IS NULL OR %(at)s < failed_at"
+            " THEN %(error)s ELSE error END"
+        )
     conn.execute(
-        f"UPDATE messages SET delivery_status = %(status)s, updated_at = now(){stamp_sql},"
-        " error = COALESCE(%(error)s, error) WHERE id = %(id)s",
+        f"UPDATE messages SET {', '.join(assignments)} WHERE id = %(id)s",
         {
             "status": status.value,
             "at": at,
             "id": message_id,
-            "error": Jsonb([e.__dict__ for e in errors]) if errors else None,
+            "error": Jsonb([e.__dict__ for e in errors]),
         },
     )
 
@@ -205,6 +239,16 @@ def take_parked_statuses(
         " RETURNING id, status, status_at, errors",
         (tenant_id, channel, provider_message_id),
     ).fetchall()
+
+
+def purge_parked_statuses(conn: Connection, older_than: timedelta) -> int:
+    """Delete statuses parked longer than `older_than`: their message never appeared.
+
+    Housekeeping across every tenant, like the broker's purge; it reads nothing back.
+    """
+    return conn.execute(
+        "DELETE FROM pending_statuses WHERE created_at < now() - %s", (older_than,)
+    ).rowcount
 
 
 def lock_provider_id(

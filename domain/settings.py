@@ -18,6 +18,9 @@ class Settings:
     secret_key: str | None = None
     # Finished broker rows are kept this long for inspection, then purged.
     queue_retention: timedelta = timedelta(days=7)
+    # A status webhook for a message id recado has not recorded waits this long for it, then is
+    # purged: our own sends record theirs within seconds; older ones are another app's messages.
+    pending_status_retention: timedelta = timedelta(days=7)
     # A queued or consumed broker row untouched for this long is announced again to workers.
     sweep_after: timedelta = timedelta(seconds=15)
     # Keeps advisory locks bounded while many messages wait in retry backoff.
@@ -54,6 +57,9 @@ class Settings:
             whatsapp_api_base_url=env.get("WHATSAPP_API_BASE_URL") or GRAPH_API_BASE_URL,
             secret_key=env.get("RECADO_SECRET_KEY") or None,
             queue_retention=timedelta(days=float(env.get("RECADO_QUEUE_RETENTION_DAYS", "7"))),
+            pending_status_retention=timedelta(
+                days=float(env.get("RECADO_PENDING_STATUS_RETENTION_DAYS", "7"))
+            ),
             sweep_after=timedelta(seconds=float(env.get("RECADO_SWEEP_AFTER_SECONDS", "15"))),
             delay_queue_prefetch=int(env.get("RECADO_DELAY_QUEUE_PREFETCH", "200")),
             send_evidence_wait=timedelta(

@@ -1,5 +1,7 @@
-"""The outbound delivery state machine: statuses only move forward."""
+"""The outbound delivery state machine: a message settles on what its statuses prove, whatever
+order they arrive in."""
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -14,31 +16,47 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-# Forward order of the happy path. Skipping ahead is allowed because provider
-# webhooks arrive out of order (a 'read' may come before its 'delivered').
+# What each status proves, weakest first. A message takes a status only when it proves more
+# than the current one, so it ends on the strongest status received: the maximum of a set does
+# not depend on the order its members arrive in, and Meta does not promise webhook order.
 _RANK: dict[DeliveryStatus, int] = {
+    # Ours, before the provider has said anything.
     DeliveryStatus.PENDING: 0,
     DeliveryStatus.SENDING: 1,
-    DeliveryStatus.SENT: 2,
-    DeliveryStatus.DELIVERED: 3,
-    DeliveryStatus.READ: 4,
+    # Withdrawn before any attempt; any provider status proves an earlier attempt went out.
+    DeliveryStatus.CANCELLED: 2,
+    # Accepted, in transit.
+    DeliveryStatus.SENT: 3,
+    # The provider gave up. Meta reports it after `sent`, so a late `sent` never revives it.
+    DeliveryStatus.FAILED: 4,
+    # On the customer's device: a `failed` for the same message, before or after (another of
+    # the customer's devices, another copy of a resent message), cannot undo that.
+    DeliveryStatus.DELIVERED: 5,
+    DeliveryStatus.READ: 6,
 }
-_TERMINAL = frozenset({DeliveryStatus.READ, DeliveryStatus.FAILED})
-# A withdrawn send whose earlier attempt may have reached the provider: evidence that it did
-# (a status webhook) is the truth, and is recorded.
-_AFTER_CANCELLED = frozenset(
-    {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ, DeliveryStatus.FAILED}
-)
+_DELIVERED = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.READ})
 
 
 def advance(current: DeliveryStatus, new: DeliveryStatus) -> bool:
-    """True when moving from `current` to `new` is progress worth recording."""
-    if current in _TERMINAL or new == current:
-        return False
-    if current == DeliveryStatus.CANCELLED:
-        return new in _AFTER_CANCELLED
-    if new == DeliveryStatus.FAILED:
-        return True
-    if new == DeliveryStatus.CANCELLED:
-        return current in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+    """True when `new` proves more than `current`: the message moves to it."""
     return _RANK[new] > _RANK[current]
+
+
+@dataclass(frozen=True)
+class StatusEffect:
+    # The message moves to the new status (else only its time and errors are recorded).
+    moves: bool
+    # A failure nothing outranks yet: a dead letter and an alert, once.
+    reports_failure: bool
+    # Proof of delivery for a failed message: the failure's dead letters are settled.
+    settles_failure: bool
+
+
+def status_effect(current: DeliveryStatus, new: DeliveryStatus) -> StatusEffect:
+    """What a provider status does to a message that is `current`."""
+    moves = advance(current, new)
+    return StatusEffect(
+        moves=moves,
+        reports_failure=moves and new == DeliveryStatus.FAILED,
+        settles_failure=moves and current == DeliveryStatus.FAILED and new in _DELIVERED,
+    )

@@ -147,19 +147,73 @@ def test_statuses_only_move_forward_whatever_their_order(client, tenant, db, wor
     for status, ts in (("read", 30), ("delivered", 20), ("sent", 10), ("failed", 40)):
         post(client, status_body("wamid.out-1", status, 1_750_000_000 + ts))
         wait_for(all_processed(db))
-    assert delivery(db, message_id) == ("read", False, False, True, False)
+    # The late statuses do not move the message back; their times (and the error) are kept.
+    assert delivery(db, message_id) == ("read", True, True, True, True)
     outcomes = [r[0] for r in db.execute("SELECT outcome FROM inbound_events ORDER BY id")]
     assert outcomes == ["applied", "stale", "stale", "stale"]
+    # Read proves delivery: the failure is recorded, but nothing is left for an operator.
+    assert count(db, "dead_letters") == 0
 
 
 def test_failed_status_records_the_provider_error(client, tenant, db, worker):
     message_id = _outbound(db, tenant, "wamid.out-2")
-    post(client, status_body("wamid.out-2", "delivered", 1_750_000_000))
+    post(client, status_body("wamid.out-2", "sent", 1_750_000_000))
     post(client, status_body("wamid.out-2", "failed", 1_750_000_100))
     wait_for(all_processed(db))
     assert delivery(db, message_id)[0] == "failed"
     (error,) = db.execute("SELECT error FROM messages WHERE id = %s", (message_id,)).fetchone()
     assert error[0]["code"] == 131049
+    assert count(db, "dead_letters", "state = 'dead'") == 1
+
+
+def settled(db, message_id: int) -> tuple:
+    """Everything the statuses of a message write on its row."""
+    return db.execute(
+        "SELECT delivery_status, sent_at, delivered_at, read_at, failed_at, error"
+        " FROM messages WHERE id = %s",
+        (message_id,),
+    ).fetchone()
+
+
+def open_dead_letters(db, message_id: int) -> int:
+    return count(db, "dead_letters", f"state = 'dead' AND args = '[{message_id}]'")
+
+
+def test_read_then_failed_and_failed_then_read_settle_the_same(client, tenant, db, worker):
+    # Meta may report a message failed on one device and read on another, in either order.
+    at = {"read": 1_750_000_030, "failed": 1_750_000_040}
+    ends = []
+    for wamid, order in (("wamid.rf", ("read", "failed")), ("wamid.fr", ("failed", "read"))):
+        message_id = _outbound(db, tenant, wamid)
+        for status in order:
+            post(client, status_body(wamid, status, at[status]))
+            wait_for(all_processed(db))
+        ends.append((settled(db, message_id), open_dead_letters(db, message_id)))
+    assert ends[0] == ends[1]
+    (status, sent_at, delivered_at, read_at, failed_at, error), open_letters = ends[0]
+    assert (status, sent_at, delivered_at, open_letters) == ("read", None, None, 0)
+    assert (read_at.timestamp(), failed_at.timestamp()) == (at["read"], at["failed"])
+    assert error[0]["code"] == 131049
+    # The failure reported while it was the latest news is settled, not left for an operator.
+    assert count(db, "dead_letters", "state = 'resolved'") == 1
+
+
+def test_parked_failed_and_read_settle_on_read_when_the_message_is_known(
+    client, tenant, db, worker
+):
+    from actors.delivery import attach_provider_id
+    from db.messages import outbound_by_id
+
+    message_id = _outbound(db, tenant)
+    post(client, status_body("wamid.parked", "failed", 1_750_000_040))
+    post(client, status_body("wamid.parked", "read", 1_750_000_030))
+    wait_for(all_processed(db))
+    assert count(db, "pending_statuses") == 2
+    with db.transaction():
+        message = outbound_by_id(db, tenant.id, message_id)
+        attach_provider_id(db, message, "wamid.parked")
+    assert delivery(db, message_id) == ("read", False, False, True, True)
+    assert open_dead_letters(db, message_id) == 0
 
 
 def test_status_before_its_message_is_parked_then_applied(client, tenant, db, worker):
@@ -177,6 +231,39 @@ def test_status_before_its_message_is_parked_then_applied(client, tenant, db, wo
         attach_provider_id(db, message, "wamid.early")
     assert delivery(db, message_id) == ("delivered", False, True, False, False)
     assert count(db, "pending_statuses") == 0
+
+
+def test_parked_statuses_whose_message_never_appears_are_purged_after_retention(
+    client, tenant, db, worker
+):
+    import os
+    from datetime import timedelta
+
+    from actors.broker import Housekeeping
+    from domain.settings import Settings
+
+    # Statuses of messages recado never sent (another app on the same number, say).
+    for n in range(3):
+        post(client, status_body(f"wamid.foreign-{n}", "delivered", 1_750_000_000))
+    wait_for(all_processed(db))
+    assert count(db, "pending_statuses") == 3
+    db.execute(
+        "UPDATE pending_statuses SET created_at = created_at - interval '8 days'"
+        " WHERE provider_message_id <> 'wamid.foreign-2'"
+    )
+    settings = Settings.from_env(os.environ)
+    assert settings.pending_status_retention == timedelta(days=7)
+    # The workers' housekeeping thread, on its real schedule (shortened).
+    housekeeping = Housekeeping(settings, sweep_every=0.05, first_purge_after=0)
+    housekeeping.start()
+    try:
+        wait_for(lambda: count(db, "pending_statuses") == 1)
+    finally:
+        housekeeping.stop()
+    left = db.execute("SELECT provider_message_id FROM pending_statuses").fetchall()
+    assert left == [("wamid.foreign-2",)]
+    # The stored events stay: their outcome still says the status was parked.
+    assert count(db, "inbound_events", "outcome = 'parked'") == 3
 
 
 def test_status_carrying_our_callback_id_finds_a_message_without_provider_id(
