@@ -58,7 +58,10 @@ def show(quarantine_id: int) -> None:
 @quarantine.command()
 @click.argument("quarantine_id", type=int)
 def replay(quarantine_id: int) -> None:
-    """Parse a quarantined body again (after a parser fix) and store its events once."""
+    """Parse a quarantined body again (after a parser fix) and store its events once.
+
+    A body still unparseable (or still not storable) stays in quarantine; exit code 1.
+    """
     with cli_connection() as conn:
         # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
         from actors.intake import accept_whatsapp_envelope
