@@ -14,7 +14,7 @@ from psycopg import Connection
 from db.dead_letters import discard as discard_dead_letters
 from db.dead_letters import get_dead_letter, list_dead_letters, requeue_history
 from ops.database import cli_connection
-from ops.output import format_table, format_time
+from ops.output import echo, format_table, format_time
 
 if TYPE_CHECKING:
     # Only for annotations: importing actors installs the broker (see `_requeue_one`).
@@ -72,7 +72,7 @@ def list_(actor: str | None, since: datetime | None, states: tuple[str, ...], li
             conn, actor=actor, since=since, states=states or ("dead",), limit=limit
         )
     if not rows:
-        click.echo("no dead letters match")
+        echo("no dead letters match")
         return
     table = [("ID", "STATE", "ACTOR", "ATTEMPTS", "ERROR", "TENANT", "LAST FAILED")]
     for d in rows:
@@ -87,7 +87,7 @@ def list_(actor: str | None, since: datetime | None, states: tuple[str, ...], li
                 format_time(d.last_failed_at),
             )
         )
-    click.echo(format_table(table))
+    echo(format_table(table))
 
 
 @dead_letters.command()
@@ -118,13 +118,13 @@ def show(dead_letter_id: int) -> None:
     ]
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
-        click.echo(f"{name.ljust(width)}  {value}")
+        echo(f"{name.ljust(width)}  {value}")
     for message_id, requeued_by, requeued_at in history:
-        click.echo(
+        echo(
             f"{'requeued'.ljust(width)}  {format_time(requeued_at)} by {requeued_by}"
             f" as message {message_id}"
         )
-    click.echo("\n" + d.traceback.rstrip())
+    echo("\n" + d.traceback.rstrip())
 
 
 @dead_letters.command()
@@ -149,12 +149,12 @@ def requeue(ids: tuple[int, ...], actor: str | None, since: datetime | None) -> 
             )
             ids = tuple(d.id for d in found)
             if not ids:
-                click.echo(f"no dead letters of {actor} to requeue")
+                echo(f"no dead letters of {actor} to requeue")
                 return
         operator = _operator()
         outcomes = [_requeue_one(conn, dead_letter_id, operator) for dead_letter_id in ids]
     if actor and len(ids) == REQUEUE_BATCH:
-        click.echo(f"requeued the first {REQUEUE_BATCH}; run the command again for more")
+        echo(f"requeued the first {REQUEUE_BATCH}; run the command again for more")
     if any(o.status in ("not_found", "unknown_actor", "failed") for o in outcomes):
         raise click.exceptions.Exit(1)
 
@@ -173,7 +173,7 @@ def _requeue_one(conn: Connection, dead_letter_id: int, operator: str) -> "Reque
         conn.rollback()
         reason = error.diag.message_primary or str(error) or type(error).__name__
         outcome = RequeueOutcome(dead_letter_id, "failed", None, _one_line(reason, 200))
-    click.echo(f"{dead_letter_id}: {_describe(outcome)}")
+    echo(f"{dead_letter_id}: {_describe(outcome)}")
     return outcome
 
 
@@ -206,9 +206,9 @@ def discard(ids: tuple[int, ...]) -> None:
     with cli_connection() as conn:
         count = discard_dead_letters(conn, ids)
         conn.commit()
-    click.echo(f"discarded {count} of {len(ids)} dead letters")
+    echo(f"discarded {count} of {len(ids)} dead letters")
     if count < len(ids):
-        click.echo("the others do not exist or were not dead (requeued or resolved)", err=True)
+        echo("the others do not exist or were not dead (requeued or resolved)", err=True)
         raise click.exceptions.Exit(1)
 
 
