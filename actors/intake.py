@@ -3,6 +3,7 @@ transaction. Used by the webhook and by the replay of quarantined bodies."""
 
 from datetime import datetime
 
+import psycopg
 from psycopg import Connection
 
 from actors.chain import enqueue
@@ -27,13 +28,18 @@ def accept_whatsapp_envelope(
     """Store the events not seen before, each with its first job; returns the new ones.
 
     Raises UnparseableEnvelope for a body to quarantine, including one signed with this tenant's
-    secret that speaks for another phone number.
+    secret that speaks for another phone number, and one PostgreSQL cannot store as JSON; the
+    transaction may then have failed: roll it back before writing anything else.
     """
     # The same provider error reported again within the hour is one event; the next hour, a new one.
     found = whatsapp.split_envelope(body, error_period=received_at.strftime("%Y-%m-%dT%H"))
     foreign = {e.phone_number_id for e in found} - {tenant.wa_phone_number_id}
     if foreign:
         raise UnparseableEnvelope(f"phone_number_id {sorted(foreign)[0]} is not this tenant's")
-    new = events.insert_new_events(conn, tenant.id, Channel.WHATSAPP, found)
+    try:
+        new = events.insert_new_events(conn, tenant.id, Channel.WHATSAPP, found)
+    except psycopg.DataError as error:
+        # e.g. a \u0000 in a text, which jsonb cannot hold; the reason names no content.
+        raise UnparseableEnvelope(f"not storable as JSON: {type(error).__name__}") from error
     enqueue(conn, [_FIRST_STEP[EventKind(event.kind)].message(event.id) for event in new])
     return new

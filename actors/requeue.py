@@ -14,36 +14,47 @@ from db import dead_letters
 @dataclass(frozen=True)
 class RequeueOutcome:
     dead_letter_id: int
-    # requeued | already_requeued | discarded | resolved | not_found | unknown_actor
+    # requeued | already_requeued | discarded | resolved | not_found | unknown_actor | failed
     status: str
+    # The message queued now, or by the requeue that came first (already_requeued).
     message_id: str | None
+    # Who requeued it first (already_requeued), or why it failed (failed).
+    detail: str | None = None
 
 
 def requeue(
     conn: Connection, dead_letter_ids: Sequence[int], *, requeued_by: str
 ) -> list[RequeueOutcome]:
-    """Queue each dead step again in the caller's transaction; the caller commits."""
+    """Queue each dead step again, all in the caller's transaction; the caller commits."""
+    return [requeue_one(conn, i, requeued_by=requeued_by) for i in dead_letter_ids]
+
+
+def requeue_one(conn: Connection, dead_letter_id: int, *, requeued_by: str) -> RequeueOutcome:
+    """Queue one dead step again in the caller's transaction; the caller commits.
+
+    The letter is row-locked first, so a concurrent requeue of it waits for this transaction
+    and then reports it already requeued.
+    """
     broker = dramatiq.get_broker()
-    outcomes = []
-    for dead_letter_id in dead_letter_ids:
-        current = dead_letters.get_dead_letter(conn, dead_letter_id)
-        if current is None or current.actor not in broker.actors:
-            # An actor renamed or removed since: the letter stays dead for a human to decide.
-            status = "not_found" if current is None else "unknown_actor"
-            outcomes.append(RequeueOutcome(dead_letter_id, status, None))
-            continue
-        letter = dead_letters.claim_for_requeue(conn, dead_letter_id)
-        if letter is None:
-            outcomes.append(RequeueOutcome(dead_letter_id, _NOT_DEAD[current.state], None))
-            continue
-        # A fresh message (retries start over) that remembers which letter it came from.
-        message = broker.get_actor(letter.actor).message_with_options(
-            args=tuple(letter.args), kwargs=letter.kwargs, **{DEAD_LETTER_OPTION: letter.id}
-        )
-        enqueue(conn, [message])
-        dead_letters.record_requeue(conn, letter.id, message.message_id, requeued_by)
-        outcomes.append(RequeueOutcome(dead_letter_id, "requeued", message.message_id))
-    return outcomes
+    letter = dead_letters.lock_dead_letter(conn, dead_letter_id)
+    if letter is None:
+        return RequeueOutcome(dead_letter_id, "not_found", None)
+    if letter.state != "dead":
+        history = dead_letters.requeue_history(conn, dead_letter_id)
+        message_id, first_by, _ = history[-1] if history else (None, None, None)
+        return RequeueOutcome(dead_letter_id, _NOT_DEAD[letter.state], message_id, first_by)
+    if letter.actor not in broker.actors:
+        # An actor renamed or removed since: the letter stays dead for a human to decide.
+        return RequeueOutcome(dead_letter_id, "unknown_actor", None)
+    # A fresh message (retries start over) that remembers which letter it came from.
+    message = broker.get_actor(letter.actor).message_with_options(
+        args=tuple(letter.args), kwargs=letter.kwargs, **{DEAD_LETTER_OPTION: letter.id}
+    )
+    dead_letters.mark_requeued(conn, letter.id)
+    enqueue(conn, [message])
+    dead_letters.record_requeue(conn, letter.id, message.message_id, requeued_by)
+    return RequeueOutcome(dead_letter_id, "requeued", message.message_id)
 
 
+# Every state but `dead` (the table's CHECK allows no other).
 _NOT_DEAD = {"requeued": "already_requeued", "discarded": "discarded", "resolved": "resolved"}

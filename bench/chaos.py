@@ -463,7 +463,7 @@ def dead_letter_ids(url: str) -> list[int]:
 
 
 def requeue_all(url: str, ids: list[int]) -> Counter:
-    """As `recado dead-letters requeue ID...` does it, in one transaction."""
+    """Through the code path of `recado dead-letters requeue ID...`, in one transaction."""
     with environment({"DATABASE_URL": url}):
         # Imported here: importing actors installs the broker on DATABASE_URL.
         from actors.requeue import requeue

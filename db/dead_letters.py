@@ -115,14 +115,22 @@ def resolve_send_failures(conn: Connection, tenant_id: int, message_id: int) -> 
     return [row[0] for row in rows]
 
 
-def claim_for_requeue(conn: Connection, dead_letter_id: int) -> DeadLetter | None:
-    """Mark a dead letter `requeued`; None when it is not dead, so a second requeue does nothing."""
+def lock_dead_letter(conn: Connection, dead_letter_id: int) -> DeadLetter | None:
+    """The letter, row-locked until the caller's transaction ends.
+
+    A concurrent requeue of the same letter waits here, then reads the state the first one left.
+    """
     cur = conn.cursor(row_factory=class_row(DeadLetter))
     return cur.execute(
-        f"UPDATE dead_letters SET state = 'requeued' WHERE id = %s AND state = 'dead'"
-        f" RETURNING {_COLUMNS}",
-        (dead_letter_id,),
+        f"SELECT {_COLUMNS} FROM dead_letters WHERE id = %s FOR UPDATE", (dead_letter_id,)
     ).fetchone()
+
+
+def mark_requeued(conn: Connection, dead_letter_id: int) -> None:
+    conn.execute(
+        "UPDATE dead_letters SET state = 'requeued' WHERE id = %s AND state = 'dead'",
+        (dead_letter_id,),
+    )
 
 
 def record_requeue(

@@ -6,6 +6,7 @@ import click
 import psycopg
 from psycopg import errors as pg_errors
 
+from domain.text import visible
 from ops import (
     cli_cache,
     cli_chaos,
@@ -25,9 +26,17 @@ from ops.database import describe
 
 
 class RecadoGroup(click.Group):
-    """Turns database failures into one readable line and exit code 1, not a traceback."""
+    """Turns database failures into one readable line and exit code 1, not a traceback; renders
+    control characters in every error message visibly (they can quote a webhook body)."""
 
     def invoke(self, ctx: click.Context) -> object:
+        try:
+            return self._invoke_readably(ctx)
+        except click.ClickException as exc:
+            exc.message = visible(exc.message, multiline=True)
+            raise
+
+    def _invoke_readably(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except pg_errors.UndefinedTable as exc:

@@ -23,7 +23,7 @@ from db.tenants import Tenant, list_tenants, tenant_by_slug
 from domain.answer_cache import CacheStats, hit_rate
 from domain.settings import Settings
 from ops.database import database_url
-from ops.output import format_table
+from ops.output import echo, format_table
 
 if TYPE_CHECKING:
     from actors.answer_cache import AnswerCache
@@ -59,9 +59,9 @@ def stats(slug: str | None) -> None:
     replies: dict[int, dict[str, int]] = {}
     for row in results:
         replies.setdefault(row.tenant_id, {})[row.cache_result] = row.replies
-    click.echo(f"answer cache in {session.backend}")
+    echo(f"answer cache in {session.backend}")
     if not tenants:
-        click.echo("  no tenants")
+        echo("  no tenants")
         return
     header = ["TENANT", "FAQ", "GENERAL", "TRANSIENT", "EXPIRED", "HITS"]
     table = [[*header, *(result.upper() for result in _RESULTS), "HIT RATE"]]
@@ -72,8 +72,8 @@ def stats(slug: str | None) -> None:
         cells = [row.faq, row.general, row.transient, row.expired, row.hits]
         cells += [counts.get(result, 0) for result in _RESULTS]
         table.append([tenant.slug, *map(str, cells), f"{rate:.0%}" if rate is not None else "-"])
-    click.echo("\n".join("  " + line for line in format_table(table).splitlines()))
-    click.echo("  HIT_EXACT..SKIP: replies of the last 24 h; HIT RATE: hits / (hits + misses)")
+    echo("\n".join("  " + line for line in format_table(table).splitlines()))
+    echo("  HIT_EXACT..SKIP: replies of the last 24 h; HIT RATE: hits / (hits + misses)")
 
 
 @cache.command("clear")
@@ -95,7 +95,7 @@ def clear(slug: str | None, all_tenants: bool, yes: bool) -> None:
             click.confirm(f"Delete the cached answers of {whose} in {session.backend}?", abort=True)
         with _redis_errors(session):
             deleted = session.cache.clear(tenant_id)
-    click.echo(f"deleted {deleted} cached answer{'' if deleted == 1 else 's'} of {whose}")
+    echo(f"deleted {deleted} cached answer{'' if deleted == 1 else 's'} of {whose}")
 
 
 @contextmanager

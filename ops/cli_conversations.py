@@ -16,8 +16,9 @@ from db.conversation_views import (
 from db.handoffs import hand_off, open_notifications, return_to_bot
 from db.tenants import Tenant
 from domain.phones import mask_phone
+from domain.text import visible
 from ops.database import cli_connection
-from ops.output import format_table, format_time
+from ops.output import echo, format_table, format_time
 from ops.tenant_lookup import known_tenant
 
 SHOWN_MESSAGES = 20
@@ -43,7 +44,7 @@ def list_(slug: str, status: str | None, limit: int) -> None:
         tenant = known_tenant(conn, slug)
         rows = list_conversations(conn, tenant.id, status=status, limit=limit)
     if not rows:
-        click.echo(f"no {status + ' ' if status else ''}conversations for {slug}")
+        echo(f"no {status + ' ' if status else ''}conversations for {slug}")
         return
     table = [("ID", "CONTACT", "STATUS", "NEEDS A PERSON BECAUSE", "LAST INBOUND", "NOTIFICATIONS")]
     table.extend(
@@ -57,7 +58,7 @@ def list_(slug: str, status: str | None, limit: int) -> None:
         )
         for row in rows
     )
-    click.echo(format_table(table))
+    echo(format_table(table))
 
 
 @conversations.command()
@@ -70,13 +71,13 @@ def show(slug: str, conversation_id: int) -> None:
         line = _conversation(conn, tenant, conversation_id)
         messages = recent_messages(conn, tenant.id, conversation_id, SHOWN_MESSAGES)
         replies = recent_replies(conn, tenant.id, conversation_id, SHOWN_REPLIES)
-    click.echo(f"conversation {line.id} with {mask_phone(line.contact)}: {line.status}")
+    echo(f"conversation {line.id} with {mask_phone(line.contact)}: {line.status}")
     if line.needs_human_reason:
-        click.echo(f"needs a person because: {line.needs_human_reason}")
+        echo(f"needs a person because: {line.needs_human_reason}")
     if line.handoff_at:
-        click.echo(f"handed off at {format_time(line.handoff_at)}")
-    click.echo(f"open notifications: {line.open_notifications}")
-    click.echo(f"\nlatest messages (up to {SHOWN_MESSAGES}):")
+        echo(f"handed off at {format_time(line.handoff_at)}")
+    echo(f"open notifications: {line.open_notifications}")
+    echo(f"\nlatest messages (up to {SHOWN_MESSAGES}):")
     table = [("ID", "TIME", "DIR", "AUTHOR", "TYPE", "STATUS", "TEXT")]
     table.extend(
         (
@@ -90,8 +91,8 @@ def show(slug: str, conversation_id: int) -> None:
         )
         for m in messages
     )
-    click.echo(format_table(table) if messages else "  none")
-    click.echo(f"\nlatest planned replies (up to {SHOWN_REPLIES}):")
+    echo(format_table(table) if messages else "  none")
+    echo(f"\nlatest planned replies (up to {SHOWN_REPLIES}):")
     table = [
         ("ID", "TIME", "THROUGH", "OUTCOME", "SOURCE", "INTENT", "CONFIDENCE", "TOKENS IN/OUT",
          "LATENCY", "COST USD", "HAND-OFF REASON"),
@@ -112,7 +113,7 @@ def show(slug: str, conversation_id: int) -> None:
         )
         for r in replies
     )
-    click.echo(format_table(table) if replies else "  none")
+    echo(format_table(table) if replies else "  none")
 
 
 @conversations.command()
@@ -130,7 +131,7 @@ def handoff(slug: str, conversation_id: int, reason: str) -> None:
                 f"conversation {conversation_id} is {line.status}, not with the assistant"
             )
         conn.commit()
-    click.echo(
+    echo(
         f"conversation {conversation_id} handed to a person (notification {notification});"
         f" give it back with `recado conversations return --tenant {slug} {conversation_id}`"
     )
@@ -149,7 +150,7 @@ def return_(slug: str, conversation_id: int) -> None:
                 f"conversation {conversation_id} is {line.status}, not with a person"
             )
         conn.commit()
-    click.echo(f"conversation {conversation_id} is back with the assistant")
+    echo(f"conversation {conversation_id} is back with the assistant")
 
 
 @conversations.command()
@@ -160,14 +161,14 @@ def notifications(slug: str) -> None:
         tenant = known_tenant(conn, slug)
         rows = open_notifications(conn, tenant.id)
     if not rows:
-        click.echo(f"no open notifications for {slug}")
+        echo(f"no open notifications for {slug}")
         return
     table = [("ID", "CONVERSATION", "KIND", "REASON", "CREATED")]
     table.extend(
         (str(n.id), str(n.conversation_id), n.kind, n.reason, format_time(n.created_at))
         for n in rows
     )
-    click.echo(format_table(table))
+    echo(format_table(table))
 
 
 def _conversation(conn: Connection, tenant: Tenant, conversation_id: int) -> ConversationLine:
@@ -180,5 +181,6 @@ def _conversation(conn: Connection, tenant: Tenant, conversation_id: int) -> Con
 def _shorten(text: str | None) -> str:
     if not text:
         return "-"
-    flat = " ".join(text.split())
-    return flat if len(flat) <= TEXT_WIDTH else flat[: TEXT_WIDTH - 1] + "…"
+    # Rendered before cutting, so the cut counts what the operator sees (line breaks as \n).
+    shown = visible(text)
+    return shown if len(shown) <= TEXT_WIDTH else shown[: TEXT_WIDTH - 1] + "…"

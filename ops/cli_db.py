@@ -4,6 +4,7 @@ import click
 
 from db.migrate import migrate as apply_migrations
 from ops.database import cli_connection
+from ops.output import echo
 
 
 @click.group()
@@ -18,6 +19,6 @@ def migrate() -> None:
         applied = apply_migrations(conn)
     if applied:
         for name in applied:
-            click.echo(f"applied {name}")
+            echo(f"applied {name}")
     else:
-        click.echo("database is up to date")
+        echo("database is up to date")

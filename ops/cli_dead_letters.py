@@ -5,28 +5,26 @@ import json
 import re
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
+import psycopg
+from psycopg import Connection
 
 from db.dead_letters import discard as discard_dead_letters
 from db.dead_letters import get_dead_letter, list_dead_letters, requeue_history
 from ops.database import cli_connection
-from ops.output import format_table, format_time
+from ops.output import echo, format_table, format_time
+
+if TYPE_CHECKING:
+    # Only for annotations: importing actors installs the broker (see `_requeue_one`).
+    from actors.requeue import RequeueOutcome
 
 STATES = ("dead", "requeued", "discarded", "resolved")
 # Requeueing by filter takes at most this many per run, so one command cannot flood the queue.
 REQUEUE_BATCH = 1000
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-_OUTCOME_TEXT = {
-    "requeued": "requeued as message {message_id}",
-    "already_requeued": "already requeued (message {message_id}); nothing done",
-    "discarded": "discarded earlier; not requeued",
-    "resolved": "already resolved; not requeued",
-    "not_found": "no such dead letter",
-    "unknown_actor": "its actor no longer exists; left dead",
-}
 
 
 class Since(click.ParamType):
@@ -74,7 +72,7 @@ def list_(actor: str | None, since: datetime | None, states: tuple[str, ...], li
             conn, actor=actor, since=since, states=states or ("dead",), limit=limit
         )
     if not rows:
-        click.echo("no dead letters match")
+        echo("no dead letters match")
         return
     table = [("ID", "STATE", "ACTOR", "ATTEMPTS", "ERROR", "TENANT", "LAST FAILED")]
     for d in rows:
@@ -89,7 +87,7 @@ def list_(actor: str | None, since: datetime | None, states: tuple[str, ...], li
                 format_time(d.last_failed_at),
             )
         )
-    click.echo(format_table(table))
+    echo(format_table(table))
 
 
 @dead_letters.command()
@@ -120,13 +118,13 @@ def show(dead_letter_id: int) -> None:
     ]
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
-        click.echo(f"{name.ljust(width)}  {value}")
+        echo(f"{name.ljust(width)}  {value}")
     for message_id, requeued_by, requeued_at in history:
-        click.echo(
+        echo(
             f"{'requeued'.ljust(width)}  {format_time(requeued_at)} by {requeued_by}"
             f" as message {message_id}"
         )
-    click.echo("\n" + d.traceback.rstrip())
+    echo("\n" + d.traceback.rstrip())
 
 
 @dead_letters.command()
@@ -136,33 +134,69 @@ def show(dead_letter_id: int) -> None:
 def requeue(ids: tuple[int, ...], actor: str | None, since: datetime | None) -> None:
     """Run failed steps again: by ID, or all dead ones of --actor [--since].
 
-    Each requeue is recorded; requeueing the same dead letter twice does nothing the second time.
+    Each dead letter is requeued in its own transaction and its outcome printed; requeueing one
+    twice, even from two commands at once, queues it once. Exit code 1 if any was not found,
+    has no actor any more or failed.
     """
     if bool(ids) == bool(actor):
         raise click.UsageError("give dead letter IDs or --actor, not both and not neither")
     if since and not actor:
         raise click.UsageError("--since only applies with --actor")
     with cli_connection() as conn:
-        # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
-        from actors.requeue import requeue as requeue_dead_letters
-
         if actor:
             found = list_dead_letters(
                 conn, actor=actor, since=since, states=("dead",), limit=REQUEUE_BATCH
             )
             ids = tuple(d.id for d in found)
             if not ids:
-                click.echo(f"no dead letters of {actor} to requeue")
+                echo(f"no dead letters of {actor} to requeue")
                 return
-        outcomes = requeue_dead_letters(conn, ids, requeued_by=_operator())
-        conn.commit()
-    for outcome in outcomes:
-        text = _OUTCOME_TEXT.get(outcome.status, outcome.status)
-        click.echo(f"{outcome.dead_letter_id}: {text.format(message_id=outcome.message_id)}")
+        operator = _operator()
+        outcomes = [_requeue_one(conn, dead_letter_id, operator) for dead_letter_id in ids]
     if actor and len(ids) == REQUEUE_BATCH:
-        click.echo(f"requeued the first {REQUEUE_BATCH}; run the command again for more")
-    if any(o.status in ("not_found", "unknown_actor") for o in outcomes):
+        echo(f"requeued the first {REQUEUE_BATCH}; run the command again for more")
+    if any(o.status in ("not_found", "unknown_actor", "failed") for o in outcomes):
         raise click.exceptions.Exit(1)
+
+
+def _requeue_one(conn: Connection, dead_letter_id: int, operator: str) -> "RequeueOutcome":
+    """One letter in its own transaction, so its failure undoes none of the others."""
+    # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
+    from actors.requeue import RequeueOutcome, requeue_one
+
+    try:
+        outcome = requeue_one(conn, dead_letter_id, requeued_by=operator)
+        conn.commit()
+    except psycopg.Error as error:
+        if conn.broken:
+            raise
+        conn.rollback()
+        reason = error.diag.message_primary or str(error) or type(error).__name__
+        outcome = RequeueOutcome(dead_letter_id, "failed", None, _one_line(reason, 200))
+    echo(f"{dead_letter_id}: {_describe(outcome)}")
+    return outcome
+
+
+def _describe(outcome: "RequeueOutcome") -> str:
+    match outcome.status:
+        case "requeued":
+            return f"requeued as message {outcome.message_id}"
+        case "already_requeued" if outcome.message_id:
+            return (
+                f"already requeued by {outcome.detail} (message {outcome.message_id}); nothing done"
+            )
+        case "already_requeued":
+            return "already requeued; nothing done"
+        case "discarded":
+            return "discarded earlier; not requeued"
+        case "resolved":
+            return "already resolved; not requeued"
+        case "not_found":
+            return "no such dead letter"
+        case "unknown_actor":
+            return "its actor no longer exists; left dead"
+        case _:
+            return f"failed: {outcome.detail}; left dead"
 
 
 @dead_letters.command()
@@ -172,9 +206,9 @@ def discard(ids: tuple[int, ...]) -> None:
     with cli_connection() as conn:
         count = discard_dead_letters(conn, ids)
         conn.commit()
-    click.echo(f"discarded {count} of {len(ids)} dead letters")
+    echo(f"discarded {count} of {len(ids)} dead letters")
     if count < len(ids):
-        click.echo("the others do not exist or were not dead (requeued or resolved)", err=True)
+        echo("the others do not exist or were not dead (requeued or resolved)", err=True)
         raise click.exceptions.Exit(1)
 
 

@@ -7,6 +7,7 @@ from db.handoffs import hand_off
 from db.tenants import tenant_by_slug
 from domain.phones import mask_phone
 from ops.database import cli_connection
+from ops.output import echo
 
 
 @click.group()
@@ -45,8 +46,6 @@ def send(slug: str, recipient: str, text: str) -> None:
         # conversation is returned (`recado conversations return`).
         took_over = hand_off(conn, tenant.id, conversation.id, "an agent replied")
         conn.commit()
-    click.echo(f"queued message {message_id} in conversation {conversation.id}")
+    echo(f"queued message {message_id} in conversation {conversation.id}")
     if took_over is not None:
-        click.echo(
-            f"conversation {conversation.id} is now with a person (the assistant stays quiet)"
-        )
+        echo(f"conversation {conversation.id} is now with a person (the assistant stays quiet)")

@@ -9,6 +9,7 @@ import click
 from db.profiles import clear_profile, profile_of, set_profile
 from domain.profile import ProfileError, parse_profile
 from ops.database import cli_connection
+from ops.output import echo
 from ops.tenant_lookup import known_tenant
 
 
@@ -25,9 +26,9 @@ def show(slug: str) -> None:
         tenant = known_tenant(conn, slug)
         stored = profile_of(conn, tenant.id)
     if stored is None:
-        click.echo(f"{slug} has no profile: the assistant is off (`recado tenants profile set`)")
+        echo(f"{slug} has no profile: the assistant is off (`recado tenants profile set`)")
         return
-    click.echo(json.dumps(stored, indent=2, ensure_ascii=False))
+    echo(json.dumps(stored, indent=2, ensure_ascii=False))
 
 
 @profile.command("set")
@@ -54,7 +55,7 @@ def set_(slug: str, file: Path) -> None:
             ) from error
         set_profile(conn, tenant.id, data)
         conn.commit()
-    click.echo(
+    echo(
         f"{slug}: profile of {parsed.name} saved ({len(parsed.services)} services,"
         f" {len(parsed.faq)} FAQ entries, time zone {parsed.timezone}); the assistant is on"
     )
@@ -68,6 +69,4 @@ def clear(slug: str) -> None:
         tenant = known_tenant(conn, slug)
         cleared = clear_profile(conn, tenant.id)
         conn.commit()
-    click.echo(
-        f"{slug}: profile removed; the assistant is off" if cleared else f"{slug}: no profile"
-    )
+    echo(f"{slug}: profile removed; the assistant is off" if cleared else f"{slug}: no profile")

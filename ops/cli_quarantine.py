@@ -6,7 +6,7 @@ from db.events import mark_replayed, quarantined, quarantined_body
 from db.tenants import tenant_by_id
 from domain.errors import UnparseableEnvelope
 from ops.database import cli_connection
-from ops.output import format_table, format_time
+from ops.output import echo, format_table, format_time
 
 
 @click.group()
@@ -22,7 +22,7 @@ def list_(include_replayed: bool, limit: int) -> None:
     with cli_connection() as conn:
         rows = quarantined(conn, include_replayed=include_replayed, limit=limit)
     if not rows:
-        click.echo("nothing in quarantine")
+        echo("nothing in quarantine")
         return
     header = ("id", "tenant", "channel", "received", "bytes", "replayed", "reason")
     table = [
@@ -37,7 +37,7 @@ def list_(include_replayed: bool, limit: int) -> None:
         )
         for q in rows
     ]
-    click.echo(format_table([header, *table]))
+    echo(format_table([header, *table]))
 
 
 @quarantine.command()
@@ -48,17 +48,18 @@ def show(quarantine_id: int) -> None:
         q = quarantined_body(conn, quarantine_id)
     if q is None:
         raise click.ClickException(f"no quarantined body {quarantine_id}")
-    click.echo(
-        f"id {q.id}, tenant {q.tenant_id}, {q.channel}, received {format_time(q.received_at)}"
-    )
-    click.echo(f"reason: {q.reason}")
-    click.echo(q.body.decode("utf-8", errors="replace"))
+    echo(f"id {q.id}, tenant {q.tenant_id}, {q.channel}, received {format_time(q.received_at)}")
+    echo(f"reason: {q.reason}")
+    echo(q.body.decode("utf-8", errors="replace"))
 
 
 @quarantine.command()
 @click.argument("quarantine_id", type=int)
 def replay(quarantine_id: int) -> None:
-    """Parse a quarantined body again (after a parser fix) and store its events once."""
+    """Parse a quarantined body again (after a parser fix) and store its events once.
+
+    A body still unparseable (or still not storable) stays in quarantine; exit code 1.
+    """
     with cli_connection() as conn:
         # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
         from actors.intake import accept_whatsapp_envelope
@@ -67,7 +68,7 @@ def replay(quarantine_id: int) -> None:
         if q is None:
             raise click.ClickException(f"no quarantined body {quarantine_id}")
         if q.replayed_at is not None:
-            click.echo(f"{quarantine_id}: already replayed at {format_time(q.replayed_at)}")
+            echo(f"{quarantine_id}: already replayed at {format_time(q.replayed_at)}")
             return
         tenant = tenant_by_id(conn, q.tenant_id)
         if tenant is None or q.channel != "whatsapp":
@@ -80,4 +81,4 @@ def replay(quarantine_id: int) -> None:
             ) from None
         mark_replayed(conn, q.id)
         conn.commit()
-    click.echo(f"{quarantine_id}: replayed, {len(new)} new events queued")
+    echo(f"{quarantine_id}: replayed, {len(new)} new events queued")

@@ -9,7 +9,7 @@ from db.broker_queue import advisory_lock_count, stats
 from db.dead_letters import counts_by_state
 from db.overview import outbox, paused_tenants, quarantined_bodies, unprocessed_events
 from ops.database import cli_connection
-from ops.output import format_age, format_table
+from ops.output import echo, format_age, format_table
 
 
 @click.group()
@@ -31,48 +31,46 @@ def stats_() -> None:
         paused = paused_tenants(conn)
     now = datetime.now(UTC)
 
-    click.echo("broker queue (dramatiq.queue)")
+    echo("broker queue (dramatiq.queue)")
     if broker_rows:
         table = [("QUEUE", "STATE", "COUNT", "OLDEST")]
         for row in broker_rows:
             table.append((row.queue_name, row.state, str(row.count), _age(now, row.oldest)))
-        click.echo(_indent(format_table(table)))
+        echo(_indent(format_table(table)))
     else:
-        click.echo("  empty")
+        echo("  empty")
     queued = [row.oldest for row in broker_rows if row.state == "queued" and row.oldest]
-    click.echo(f"  oldest queued message: {_age(now, min(queued)) if queued else '-'}")
-    click.echo(f"  advisory locks held: {locks}")
+    echo(f"  oldest queued message: {_age(now, min(queued)) if queued else '-'}")
+    echo(f"  advisory locks held: {locks}")
 
-    click.echo("dead letters")
+    echo("dead letters")
     if dead:
         for state in sorted(dead):
-            click.echo(f"  {state}: {dead[state]}")
+            echo(f"  {state}: {dead[state]}")
     else:
-        click.echo("  none")
+        echo("  none")
 
-    click.echo(
-        f"inbound events not yet processed: {events.count} (oldest {_age(now, events.oldest)})"
-    )
-    click.echo(
+    echo(f"inbound events not yet processed: {events.count} (oldest {_age(now, events.oldest)})")
+    echo(
         f"quarantined bodies not replayed: {quarantine.count}"
         f" (oldest {_age(now, quarantine.oldest)})"
     )
 
-    click.echo(
+    echo(
         f"outbox: {sending.pending} pending, {sending.sending} sending"
         f" ({sending.awaiting_evidence} awaiting evidence of acceptance),"
         f" oldest {_age(now, sending.oldest)}; resends so far: {sending.resends}"
     )
-    click.echo("circuit breakers")
+    echo("circuit breakers")
     if breakers:
         table = [("TENANT", "CHANNEL", "STATE", "FAILURES", "UNTIL")]
         for tenant_id, channel, state, failures, until in breakers:
             table.append((str(tenant_id), channel, state, str(failures), str(until or "-")))
-        click.echo(_indent(format_table(table)))
+        echo(_indent(format_table(table)))
     else:
-        click.echo("  all closed")
+        echo("  all closed")
     for tenant in paused:
-        click.echo(
+        echo(
             f"sending PAUSED for {tenant.slug} since {tenant.since:%Y-%m-%d %H:%M} UTC:"
             f" {tenant.reason} (fix the token, then `recado tenants resume {tenant.slug}`)"
         )

@@ -17,6 +17,7 @@ from db.tenants import Tenant, create_tenant, tenant_by_slug
 from domain.profile import parse_profile
 from domain.tenant_settings import validate_setting
 from ops.database import VAR_DIR, database_url, describe
+from ops.output import echo
 from ops.processes import Child, gunicorn_argv, supervise_children, wait_for_port, worker_argv
 
 DEMO_SLUG = "demo"
@@ -66,7 +67,7 @@ def run(
     with database_url() as url:
         with connect(url, application_name="recado-cli", autocommit=True) as conn:
             for name in migrate(conn):
-                click.echo(f"applied migration {name}")
+                echo(f"applied migration {name}")
             demo = _ensure_demo_tenant(conn)
             _ensure_demo_assistant(conn, demo)
         children = [
@@ -103,12 +104,12 @@ def run(
             if wait_for_port(host, port, timeout=15):
                 _print_banner(host, port, url, demo, embedded=embedded)
                 if simulated:
-                    click.echo(
+                    echo(
                         f"WhatsApp sends go to the Graph API simulator at"
                         f" {env['WHATSAPP_API_BASE_URL']} (set WHATSAPP_API_BASE_URL for Meta)."
                     )
                 if llm_simulated:
-                    click.echo(
+                    echo(
                         f"The assistant's model is the LLM simulator at {env['OPENAI_BASE_URL']}"
                         " (set OPENAI_API_KEY, and OPENAI_BASE_URL/OPENAI_MODEL if needed, for a"
                         " real one)."
@@ -196,7 +197,7 @@ def _print_banner(host: str, port: int, url: str, demo: Tenant, *, embedded: boo
     base = f"http://{host}:{port}"
     where = f" (embedded, data in ./{VAR_DIR}/)" if embedded else ""
     recado = _recado_command()
-    click.echo(
+    echo(
         f"""
 recado is running.
   webhook       {base}/webhooks/whatsapp/{demo.slug}

@@ -16,6 +16,7 @@ from domain.channels.whatsapp import sign
 from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelope
 from domain.settings import GRAPH_API_BASE_URL
 from ops.database import cli_connection
+from ops.output import echo
 from ops.simulators.graph_api import FAULTS, GraphApiSimulator, SimulatorConfig, TenantRoute
 from ops.simulators.llm import FAULTS as LLM_FAULTS
 from ops.simulators.llm import RANDOM_FAULTS, LlmSimulator, LlmSimulatorConfig
@@ -103,19 +104,19 @@ def whatsapp(
             list(pool.map(post, posts))
     elapsed = time.monotonic() - started
 
-    click.echo(
+    echo(
         f"posted {len(posts)} webhooks to {endpoint} in {elapsed:.2f} s"
         f" ({messages} messages from {min(contacts, messages)} contacts, {duplicates} duplicates)"
     )
-    click.echo(
+    echo(
         "  " + "  ".join(f"{kind}: {results[kind]}" for kind in ("2xx", "4xx", "5xx", "no answer"))
     )
     if messages:
         # Fictional numbers: safe to print, and what `recado messages send --to` needs.
         last = min(contacts, messages) - 1
-        click.echo(f"  senders: {simulated_wa_id(0)} … {simulated_wa_id(last)}")
+        echo(f"  senders: {simulated_wa_id(0)} … {simulated_wa_id(last)}")
     if failures:
-        click.echo(f"first failure: {failures[0]}", err=True)
+        echo(f"first failure: {failures[0]}", err=True)
         raise click.exceptions.Exit(1)
 
 
@@ -247,7 +248,7 @@ def graph_api(
             seed=seed,
             latency_ms=latency_ms,
             timeout_hold_s=hold_seconds,
-            echo=lambda line: click.echo(f"{time.strftime('%H:%M:%S')} {line}"),
+            echo=lambda line: echo(f"{time.strftime('%H:%M:%S')} {line}"),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -258,14 +259,12 @@ def graph_api(
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     version = GRAPH_API_BASE_URL.rsplit("/", 1)[-1]
-    click.echo(f"Graph API simulator on {simulator.url}")
+    echo(f"Graph API simulator on {simulator.url}")
     for number, route in config.routes.items():
-        click.echo(f"  phone number id {number}: statuses to {route.webhook_url}")
-    click.echo(
-        f"Set WHATSAPP_API_BASE_URL={simulator.url}/{version} for recado's server and workers"
-    )
-    click.echo(f"Send log: {simulator.url}/_simulator/log")
-    click.echo("Ctrl-C stops it.")
+        echo(f"  phone number id {number}: statuses to {route.webhook_url}")
+    echo(f"Set WHATSAPP_API_BASE_URL={simulator.url}/{version} for recado's server and workers")
+    echo(f"Send log: {simulator.url}/_simulator/log")
+    echo("Ctrl-C stops it.")
     # SIGTERM (a supervisor, `kill`) stops it as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -276,7 +275,7 @@ def graph_api(
     finally:
         simulator.stop()
     counts = simulator.counts()
-    click.echo(
+    echo(
         f"stopped: {counts.accepted} sends accepted, {counts.rejected} rejected,"
         f" faults {sum(counts.faults.values())}, statuses posted {counts.webhooks_delivered},"
         f" undelivered {counts.webhooks_undelivered}"
@@ -333,7 +332,7 @@ def llm(
             faults=tuple(kind.strip() for kind in faults.split(",") if kind.strip()),
             seed=seed,
             hang_seconds=hang_seconds,
-            echo=lambda line: click.echo(f"{time.strftime('%H:%M:%S')} {line}"),
+            echo=lambda line: echo(f"{time.strftime('%H:%M:%S')} {line}"),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -342,14 +341,14 @@ def llm(
         simulator.start()
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    click.echo(f"LLM simulator on {simulator.url}")
-    click.echo(
+    echo(f"LLM simulator on {simulator.url}")
+    echo(
         f"Set OPENAI_BASE_URL={simulator.url} and OPENAI_API_KEY to any value"
         " for recado's server and workers"
     )
     base = simulator.url.removesuffix("/v1")
-    click.echo(f"Call log: {base}/_simulator/log  configuration: {base}/_simulator/config")
-    click.echo("Ctrl-C stops it.")
+    echo(f"Call log: {base}/_simulator/log  configuration: {base}/_simulator/config")
+    echo("Ctrl-C stops it.")
     # SIGTERM (a supervisor, `kill`) stops it as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -361,7 +360,7 @@ def llm(
         simulator.stop()
     calls = simulator.calls
     failed = sum(1 for call in calls if call.status != 200)
-    click.echo(f"stopped: {len(calls)} calls, {failed} without a 200 answer")
+    echo(f"stopped: {len(calls)} calls, {failed} without a 200 answer")
 
 
 def _graph_api_routes(slugs: tuple[str, ...], webhook_base: str) -> dict[str, TenantRoute]:

@@ -7,7 +7,7 @@ import click
 from db.tenant_settings import set_setting, unset_setting
 from domain.tenant_settings import SETTINGS, describe_settings, validate_setting
 from ops.database import cli_connection
-from ops.output import format_table
+from ops.output import echo, format_table
 from ops.tenant_lookup import known_tenant
 
 
@@ -31,7 +31,7 @@ def show(slug: str) -> None:
         (view.key, "tenant" if view.stored else "default", view.value)
         for view in describe_settings(tenant.settings)
     )
-    click.echo(format_table(rows))
+    echo(format_table(rows))
 
 
 @settings.command(
@@ -52,7 +52,7 @@ def set_(slug: str, key: str, value: str) -> None:
         tenant = known_tenant(conn, slug)
         set_setting(conn, tenant.id, key, typed)
         conn.commit()
-    click.echo(f"{slug}: {key} = {json.dumps(typed, ensure_ascii=False)}")
+    echo(f"{slug}: {key} = {json.dumps(typed, ensure_ascii=False)}")
 
 
 @settings.command()
@@ -66,4 +66,4 @@ def unset(slug: str, key: str) -> None:
             raise click.ClickException(f"unknown setting {key!r} (known: {', '.join(SETTINGS)})")
         removed = unset_setting(conn, tenant.id, key)
         conn.commit()
-    click.echo(f"{slug}: {key} unset" if removed else f"{slug}: {key} was not set")
+    echo(f"{slug}: {key} unset" if removed else f"{slug}: {key} was not set")

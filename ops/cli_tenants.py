@@ -7,7 +7,7 @@ from db.dead_letters import list_dead_letters
 from db.outbox import pending_of_tenant, resume_tenant
 from db.tenants import create_tenant, list_tenants, tenant_by_slug
 from ops.database import cli_connection
-from ops.output import format_table
+from ops.output import echo, format_table
 
 # Constraint names PostgreSQL gives the UNIQUE columns of migrations/0002_core.sql.
 _DUPLICATES = {
@@ -61,7 +61,7 @@ def add(
                 "starting with a letter or digit"
             ) from exc
         conn.commit()
-    click.echo(f"added tenant {tenant.slug} (id {tenant.id}): webhook /webhooks/whatsapp/{slug}")
+    echo(f"added tenant {tenant.slug} (id {tenant.id}): webhook /webhooks/whatsapp/{slug}")
 
 
 @tenants.command("list")
@@ -70,7 +70,7 @@ def list_() -> None:
     with cli_connection() as conn:
         rows = list_tenants(conn)
     if not rows:
-        click.echo("no tenants yet: add one with `recado tenants add`")
+        echo("no tenants yet: add one with `recado tenants add`")
         return
     table = [
         ("ID", "SLUG", "NAME", "PHONE NUMBER ID", "APP SECRET", "VERIFY TOKEN", "ACCESS TOKEN")
@@ -87,7 +87,7 @@ def list_() -> None:
                 _is_set(t.wa_access_token),
             )
         )
-    click.echo(format_table(table))
+    echo(format_table(table))
 
 
 def _is_set(value: str | None) -> str:
@@ -106,7 +106,7 @@ def resume(slug: str) -> None:
         if tenant is None:
             raise click.ClickException(f"no tenant {slug!r}")
         if tenant.sending_paused_at is None:
-            click.echo(f"{slug}: sending is not paused")
+            echo(f"{slug}: sending is not paused")
             return
         # Only the sends held back by the pause: failed since it began, and still unsent.
         # Other dead letters keep waiting for a person to look at them.
@@ -126,4 +126,4 @@ def resume(slug: str) -> None:
         outcomes = requeue(conn, waiting, requeued_by=f"cli:resume {slug}")
         conn.commit()
     requeued = sum(1 for o in outcomes if o.status == "requeued")
-    click.echo(f"{slug}: sending resumed; {requeued} waiting sends requeued")
+    echo(f"{slug}: sending resumed; {requeued} waiting sends requeued")

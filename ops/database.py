@@ -12,6 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from db.pool import connect
 from ops.embedded_pg import EmbeddedPostgresError, running_pid, start_embedded, stop_embedded
+from ops.output import echo
 
 # Relative on purpose: `./var/` of the directory recado is started from, like `make run` does.
 VAR_DIR = Path("var")
@@ -44,9 +45,7 @@ def database_url() -> Iterator[str]:
         return
     started = running_pid(VAR_DIR) is None
     if started:
-        click.echo(
-            f"DATABASE_URL is not set: starting the embedded PostgreSQL in {VAR_DIR}/", err=True
-        )
+        echo(f"DATABASE_URL is not set: starting the embedded PostgreSQL in {VAR_DIR}/", err=True)
     try:
         url = start_embedded(VAR_DIR)
     except EmbeddedPostgresError as exc:

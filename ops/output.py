@@ -1,15 +1,30 @@
-"""Plain-text output shared by the CLI commands."""
+"""Plain-text output shared by the CLI commands.
+
+Commands print only through `echo` and `format_table`: what they print can hold text customers
+and providers wrote, and a terminal must not act on the control characters in it.
+"""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import click
+
+from domain.text import visible
+
+
+def echo(message: str = "", *, err: bool = False) -> None:
+    """click.echo with control and bidi characters rendered visibly; line breaks kept."""
+    click.echo(visible(message, multiline=True), err=err)
+
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns; the first row is the header."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    """Left-aligned columns; the first row is the header. Each cell is one line: line breaks
+    and control characters in it are rendered visibly."""
+    shown = [[visible(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in shown) for i in range(len(shown[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
+        for row in shown
     )
 
 

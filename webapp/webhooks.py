@@ -3,7 +3,6 @@
 import logging
 from datetime import UTC, datetime
 
-import psycopg
 from flask import Blueprint, Response, abort, current_app, request
 from psycopg import Connection
 
@@ -78,13 +77,10 @@ def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
     try:
         accept_whatsapp_envelope(conn, tenant, body, datetime.now(UTC))
     except UnparseableEnvelope as error:
-        _quarantine(conn, tenant, body, error.reason)
-    except psycopg.DataError as error:
-        # e.g. a \u0000 in a text, which jsonb cannot hold. Nothing else was written in this
-        # transaction (the tenant was only read), so start it over and keep the body as bytes;
-        # the reason names no content.
+        # The transaction may have failed (a body jsonb refuses). Nothing was written in it (the
+        # tenant was only read), so start it over and keep the body as bytes.
         conn.rollback()
-        _quarantine(conn, tenant, body, f"not storable as JSON: {type(error).__name__}")
+        _quarantine(conn, tenant, body, error.reason)
 
 
 def _quarantine(conn: Connection, tenant: Tenant, body: bytes, reason: str) -> None:

@@ -41,3 +41,19 @@ def test_quarantined_body_is_listed_and_replayed_once(client, tenant, db):
     assert shown.exit_code == 0
     assert "Does it come in another color?" in shown.output
     assert runner.invoke(main, ["quarantine", "show", "99"]).exit_code == 1
+
+
+def test_replaying_a_body_postgres_cannot_store_says_still_unparseable(client, tenant, db):
+    # jsonb refuses \u0000: the webhook quarantined the body, and a replay meets the same wall.
+    body = fixture_body("text.json").replace(b"another color?", b"another\\u0000 color?")
+    assert client.post(URL, data=body, headers=signed_headers(body)).status_code == 200
+    (quarantine_id,) = db.execute("SELECT id FROM quarantine").fetchone()
+
+    result = CliRunner().invoke(main, ["quarantine", "replay", str(quarantine_id)])
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert f"{quarantine_id}: still unparseable: not storable as JSON" in result.output
+    assert count(db, "quarantine", "replayed_at IS NULL") == 1
+    assert count(db, "inbound_events") == 0
+    assert queued_jobs(db) == []
