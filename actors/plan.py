@@ -121,7 +121,8 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
         now = database_now(conn).astimezone(UTC)
     budget = runtime.settings.prompt_budget
     # The local rules read every unanswered message, each capped as it is for the model: that
-    # keeps their time bounded (about 1 s per MiB of text) whatever a customer pastes.
+    # keeps their time bounded (uncapped, extraction alone takes 1-2 s per MiB) whatever a
+    # customer pastes.
     capped = cap_messages(history, budget.message_chars)
     unanswered = cap_messages(
         [m for m in history if m.direction == "in" and m.id > state.replied_through],
