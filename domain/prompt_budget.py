@@ -37,8 +37,8 @@ class PromptBudget:
 
 @dataclass(frozen=True)
 class Fitted:
-    """Messages as sent, and what was cut from them: messages shortened or left out, and the
-    characters of their own text removed (markers not counted)."""
+    """Messages as sent, and what was cut: messages shortened or left out, and the characters
+    removed from what the model would otherwise have read (markers not counted)."""
 
     messages: tuple[ContextMessage, ...]
     messages_cut: int = 0
