@@ -17,11 +17,12 @@ from db.llm_usage import month_usage
 from db.tenants import Tenant
 from domain.answer_cache import TtlClass, cache_class, normalize_question, scope_key
 from domain.breaker import BreakerPolicy, BreakerState, admit, on_transient_failure
-from domain.conversation import ContextMessage, Extraction, Intent, LeadFacts
+from domain.conversation import Extraction, Intent, LeadFacts
 from domain.errors import RetryableError
 from domain.fallback import FallbackReason, fallback_reply, matching_faq
 from domain.llm_cost import cap_reached, caps_from_settings, cost_usd
 from domain.profile import BusinessProfile, profile_fingerprint
+from domain.prompt_budget import Fitted
 from domain.prompts import PROMPT_VERSION, RESPOND_TOOL, MalformedTurn, build_chat, parse_turn
 
 logger = logging.getLogger(__name__)
@@ -39,9 +40,11 @@ class Situation:
     conversation_id: int
     through: int
     lead: LeadFacts
-    history: tuple[ContextMessage, ...]
-    # The customer's messages this reply answers (after the last planned one), oldest first.
-    unanswered: tuple[ContextMessage, ...]
+    # The conversation as the model is shown it: within the prompt budget.
+    history: Fitted
+    # The customer's messages this reply answers (after the last planned one), oldest first,
+    # each capped at the per-message budget.
+    unanswered: Fitted
     text: str
     language: str
     guessed_intent: Intent
@@ -68,6 +71,9 @@ class Draft:
     response: dict[str, Any] | None = field(default=None, hash=False)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # What of the conversation was cut to fit the prompt budget.
+    prompt_messages_cut: int = 0
+    prompt_chars_cut: int = 0
     latency_ms: int | None = None
     cost_usd: Decimal = Decimal(0)
 
@@ -170,10 +176,12 @@ def _llm_unavailable(situation: Situation) -> FallbackReason | None:
 def _from_llm(situation: Situation, *, general: bool) -> Draft:
     client = runtime.llm_client()
     assert client is not None
+    # A cacheable question is short (domain/answer_cache.py): its messages fit as they are.
+    shown = situation.unanswered if general else situation.history
     chat = build_chat(
         profile=situation.profile,
         lead=situation.lead,
-        history=situation.unanswered if general else situation.history,
+        history=shown.messages,
         local_now=situation.local_now,
         extraction=situation.extraction,
         language=situation.language,
@@ -216,6 +224,8 @@ def _from_llm(situation: Situation, *, general: bool) -> Draft:
         response=result.response,
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
+        prompt_messages_cut=shown.messages_cut,
+        prompt_chars_cut=shown.chars_cut,
         latency_ms=result.latency_ms,
         cost_usd=cost,
     )

@@ -35,6 +35,7 @@ from domain.handoff import decide_handoff
 from domain.intent import asks_for_human, guess_intent, keyword_hit
 from domain.language import detect_language
 from domain.profile import ProfileError, parse_profile
+from domain.prompt_budget import cap_messages, fit_conversation
 from domain.prompts import PROMPT_VERSION
 from domain.tenant_settings import DEFAULT_LOW_CONFIDENCE_THRESHOLD, DEFAULT_QUIET_WINDOW_SECONDS
 
@@ -44,7 +45,9 @@ logger = logging.getLogger(__name__)
 # limit covers the LLM timeout plus the cache's embedding call.
 MAX_RETRIES = 3
 _RETRY = {"max_retries": MAX_RETRIES, "min_backoff": 1_000, "max_backoff": 15_000}
-HISTORY_MESSAGES = 20
+# Earlier, already answered messages shown to the model for context. The unanswered ones are
+# all shown, however many: the prompt is bounded by size (domain/prompt_budget.py).
+EARLIER_MESSAGES = 20
 HANDOFF_NOTICE = {
     "es": "Gracias por tu mensaje. Te comunico con una persona de {name}; te responderá en breve.",
     "en": "Thanks for your message. A person from {name} will take it from here shortly.",
@@ -105,12 +108,27 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
             raise PermanentError(
                 f"tenant {tenant.slug} has an invalid profile: {invalid}"
             ) from None
-        history = planning.history(conn, tenant.id, conversation_id, through, HISTORY_MESSAGES)
+        history = planning.history(
+            conn,
+            tenant.id,
+            conversation_id,
+            through,
+            answered_through=state.replied_through,
+            earlier=EARLIER_MESSAGES,
+        )
         found = planning.lead_facts(conn, tenant.id, state.contact_id)
         assert found is not None
         now = database_now(conn).astimezone(UTC)
-    unanswered = tuple(m for m in history if m.direction == "in" and m.id > state.replied_through)
-    text = "\n".join(m.text for m in unanswered if m.text)
+    budget = runtime.settings.prompt_budget
+    # The local rules read every unanswered message, each capped as it is for the model: that
+    # keeps their time bounded (uncapped, extraction alone takes 1-2 s per MiB) whatever a
+    # customer pastes.
+    capped = cap_messages(history, budget.message_chars)
+    unanswered = cap_messages(
+        [m for m in history if m.direction == "in" and m.id > state.replied_through],
+        budget.message_chars,
+    )
+    text = "\n".join(m.text for m in unanswered.messages if m.text)
     local_now = now.astimezone(_zone(tenant, profile.timezone))
     current = CurrentMessage.get_current_message()
     attempt = current.options.get("retries", 0) if current else 0
@@ -120,14 +138,15 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
         conversation_id=conversation_id,
         through=through,
         lead=found[1],
-        history=tuple(history),
+        history=fit_conversation(history, {m.id for m in unanswered.messages}, budget),
         unanswered=unanswered,
         text=text,
         # A short "ok" says nothing: the customer's earlier messages decide, then the profile.
         language=detect_language(
-            [m.text for m in unanswered if m.text],
+            [m.text for m in unanswered.messages if m.text],
             detect_language(
-                [m.text for m in history if m.direction == "in" and m.text], profile.language
+                [m.text for m in capped.messages if m.direction == "in" and m.text],
+                profile.language,
             ),
         ),
         guessed_intent=guess_intent(text),
@@ -282,6 +301,8 @@ def _record(
             response=draft.response,
             prompt_tokens=draft.prompt_tokens,
             completion_tokens=draft.completion_tokens,
+            prompt_messages_cut=draft.prompt_messages_cut,
+            prompt_chars_cut=draft.prompt_chars_cut,
             latency_ms=draft.latency_ms,
             cost_usd=draft.cost_usd,
             handoff_reason=handoff_reason,

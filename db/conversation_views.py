@@ -46,6 +46,8 @@ class ReplyLine:
     confidence: float | None
     prompt_tokens: int
     completion_tokens: int
+    prompt_messages_cut: int
+    prompt_chars_cut: int
     latency_ms: int | None
     cost_usd: Decimal
     handoff_reason: str | None
@@ -109,7 +111,8 @@ def recent_replies(
         """
         SELECT * FROM (
             SELECT id, created_at, through_message_id, outcome, source, intent, confidence,
-                prompt_tokens, completion_tokens, latency_ms, cost_usd, handoff_reason
+                prompt_tokens, completion_tokens, prompt_messages_cut, prompt_chars_cut,
+                latency_ms, cost_usd, handoff_reason
             FROM replies WHERE tenant_id = %s AND conversation_id = %s
             ORDER BY id DESC LIMIT %s
         ) newest ORDER BY id

@@ -56,21 +56,39 @@ def lock_planning_state(conn: Connection, conversation_id: int) -> PlanningState
 
 
 def history(
-    conn: Connection, tenant_id: int, conversation_id: int, through: int, limit: int
+    conn: Connection,
+    tenant_id: int,
+    conversation_id: int,
+    through: int,
+    *,
+    answered_through: int,
+    earlier: int,
 ) -> list[ContextMessage]:
-    """The last `limit` messages up to `through`, oldest first; withdrawn replies left out."""
-    cur = conn.cursor(row_factory=class_row(ContextMessage))
-    rows = cur.execute(
-        f"""
+    """Every message after `answered_through` up to `through`, after the last `earlier` ones
+    before it, oldest first; withdrawn replies left out. No count limit on the unanswered part:
+    the prompt is bounded by size (domain/prompt_budget.py)."""
+    shown = f"""
         SELECT id, direction, type, text, created_at AS at FROM messages
-        WHERE tenant_id = %s AND conversation_id = %s AND id <= %s
+        WHERE tenant_id = %(tenant)s AND conversation_id = %(conversation)s
           AND type NOT IN ({", ".join(f"'{t}'" for t in _UNANSWERABLE)})
           AND (direction = 'in' OR delivery_status NOT IN ('cancelled', 'failed'))
-        ORDER BY id DESC LIMIT %s
+    """
+    cur = conn.cursor(row_factory=class_row(ContextMessage))
+    return cur.execute(
+        f"""
+        ({shown} AND id > %(answered)s AND id <= %(through)s)
+        UNION ALL
+        ({shown} AND id <= LEAST(%(answered)s, %(through)s) ORDER BY id DESC LIMIT %(earlier)s)
+        ORDER BY id
         """,
-        (tenant_id, conversation_id, through, limit),
+        {
+            "tenant": tenant_id,
+            "conversation": conversation_id,
+            "through": through,
+            "answered": answered_through,
+            "earlier": earlier,
+        },
     ).fetchall()
-    return rows[::-1]
 
 
 def lead_facts(conn: Connection, tenant_id: int, contact_id: int) -> tuple[int, LeadFacts] | None:

@@ -32,6 +32,9 @@ class NewReply:
     response: dict[str, Any] | None = field(default=None, hash=False)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Messages shortened or left out of the prompt, and the characters cut from them.
+    prompt_messages_cut: int = 0
+    prompt_chars_cut: int = 0
     latency_ms: int | None = None
     cost_usd: Decimal = Decimal(0)
     handoff_reason: str | None = None

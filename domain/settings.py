@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from domain.prompt_budget import PromptBudget
+
 GRAPH_API_BASE_URL = "https://graph.facebook.com/v24.0"
 
 
@@ -43,6 +45,8 @@ class Settings:
     # Answer cache: entries kept per tenant, and how close a question must be to reuse an answer.
     answer_cache_max_entries: int = 500
     answer_cache_similarity: float = 0.92
+    # What of the conversation the model is sent: per message and per prompt.
+    prompt_budget: PromptBudget = field(default_factory=PromptBudget)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -78,6 +82,10 @@ class Settings:
             llm_output_price=_decimal(env.get("RECADO_LLM_OUTPUT_USD_PER_MTOK")),
             answer_cache_max_entries=int(env.get("RECADO_ANSWER_CACHE_MAX_ENTRIES", "500")),
             answer_cache_similarity=float(env.get("RECADO_ANSWER_CACHE_SIMILARITY", "0.92")),
+            prompt_budget=PromptBudget(
+                message_chars=int(env.get("RECADO_PROMPT_MESSAGE_CHARS", "4000")),
+                conversation_chars=int(env.get("RECADO_PROMPT_CONVERSATION_CHARS", "16000")),
+            ),
         )
 
 

@@ -95,7 +95,7 @@ def show(slug: str, conversation_id: int) -> None:
     echo(f"\nlatest planned replies (up to {SHOWN_REPLIES}):")
     table = [
         ("ID", "TIME", "THROUGH", "OUTCOME", "SOURCE", "INTENT", "CONFIDENCE", "TOKENS IN/OUT",
-         "LATENCY", "COST USD", "HAND-OFF REASON"),
+         "CUT MSGS/CHARS", "LATENCY", "COST USD", "HAND-OFF REASON"),
     ]  # fmt: skip
     table.extend(
         (
@@ -107,6 +107,7 @@ def show(slug: str, conversation_id: int) -> None:
             r.intent or "-",
             "-" if r.confidence is None else f"{r.confidence:.2f}",
             f"{r.prompt_tokens}/{r.completion_tokens}",
+            f"{r.prompt_messages_cut}/{r.prompt_chars_cut}" if r.prompt_messages_cut else "-",
             "-" if r.latency_ms is None else f"{r.latency_ms} ms",
             f"{r.cost_usd:.6f}",
             r.handoff_reason or "-",

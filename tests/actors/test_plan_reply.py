@@ -124,6 +124,52 @@ def test_a_burst_inside_the_quiet_window_gets_one_reply_that_sees_all_of_it(
     assert (outcome, source, through) == ("queued", "llm", inbound_ids(db)[-1])
 
 
+def test_a_burst_longer_than_the_history_is_answered_and_read_whole(
+    db, clinic, client, graph, llm, worker
+):
+    configure(db, clinic, quiet_window_seconds=5)
+    first = "soy Ana Pérez, mi correo es ana@example.com, quiero agendar una limpieza"
+    burst = [first] + [f"mensaje {n}" for n in range(2, 26)]
+    for text in burst:
+        say(client, text)
+    wait_for(lambda: len(sent_texts(graph)) == 1, what="one reply sent")
+    wait_for(lambda: count(db, "lead_updates") == 1, what="lead updated")
+    wait_for(lambda: idle(db), what="queue drained")
+    (call,) = chat_calls(llm)
+    # Every message, the first included (their order is the ingest's, not this test's).
+    assert sorted(call.user_texts) == sorted(burst)
+    ((outcome, source, through, *_),) = replies(db)
+    assert (outcome, source, through) == ("queued", "llm", inbound_ids(db)[-1])
+    replied_through = db.execute("SELECT replied_through FROM conversations").fetchone()[0]
+    assert replied_through == inbound_ids(db)[-1] and len(inbound_ids(db)) == 25
+    lead = db.execute("SELECT name, facts ->> 'name_source', email FROM leads").fetchone()
+    assert lead == ("Ana Pérez", "stated", "ana@example.com")
+
+
+def test_a_huge_text_is_stored_whole_and_reaches_the_model_capped(
+    db, clinic, client, graph, llm, worker
+):
+    from actors import runtime
+    from webapp import MAX_BODY_BYTES
+
+    # As large as a webhook body may carry: about 1 MiB.
+    huge = ("Hola, les escribo por mi cita de limpieza. " * 30_000)[: MAX_BODY_BYTES - 2048]
+    say(client, huge)
+    wait_for(lambda: len(sent_texts(graph)) == 1, what="one reply sent")
+    stored = db.execute("SELECT length(text) FROM messages WHERE direction = 'in'").fetchone()
+    assert stored == (len(huge),)
+    budget = runtime.settings.prompt_budget
+    ((sent,),) = [call.user_texts for call in chat_calls(llm)]
+    assert len(sent) <= budget.message_chars and sent.startswith("Hola, les escribo")
+    prompt_tokens, instructions, messages_cut, chars_cut = db.execute(
+        "SELECT prompt_tokens, length(request -> 'messages' -> 0 ->> 'content'),"
+        " prompt_messages_cut, prompt_chars_cut FROM replies"
+    ).fetchone()
+    # The simulator counts a token per 4 characters of every message, instructions included.
+    assert 0 < prompt_tokens <= (instructions + budget.conversation_chars) / 4 + 1
+    assert messages_cut == 1 and chars_cut > len(huge) - budget.message_chars
+
+
 def test_messages_after_a_reply_get_their_own_reply_in_order(
     db, clinic, client, graph, llm, worker
 ):

@@ -43,3 +43,32 @@ def test_the_locked_state_sees_a_message_committed_while_it_waited(db, tenant) -
     planner.join(10)
     assert seen[0] is not None
     assert seen[0].newest_inbound == second
+
+
+def test_history_holds_every_unanswered_message_after_the_last_earlier_ones(db, tenant) -> None:
+    contact = conversations.upsert_contact(
+        db, tenant_id=tenant.id, channel="whatsapp", channel_user_id="15550003333",
+        phone_e164="+15550003333", profile_name="Ana",
+    )  # fmt: skip
+    now = db.execute("SELECT now()").fetchone()[0]
+    conversation = conversations.live_conversation(
+        db, tenant_id=tenant.id, contact_id=contact, channel="whatsapp", inbound_at=now
+    )
+    ids = [
+        db.execute(
+            "INSERT INTO messages (tenant_id, conversation_id, channel, direction, type, text)"
+            " VALUES (%s, %s, 'whatsapp', 'in', 'text', %s) RETURNING id",
+            (tenant.id, conversation.id, f"message {n}"),
+        ).fetchone()[0]
+        for n in range(60)
+    ]
+    answered, through = ids[29], ids[-1]
+
+    seen = planning.history(
+        db, tenant.id, conversation.id, through, answered_through=answered, earlier=5
+    )
+
+    # The 5 answered messages before the 30 unanswered ones, oldest first: no count limit.
+    assert [m.id for m in seen] == ids[25:]
+    first = planning.history(db, tenant.id, conversation.id, ids[9], answered_through=0, earlier=5)
+    assert [m.id for m in first] == ids[:10]

@@ -129,9 +129,10 @@ def test_show_prints_the_latest_messages_and_the_replies_audit(db, tenant) -> No
     add_message(db, tenant.id, conversation, "out", "La limpieza cuesta 800 MXN.", "assistant")
     db.execute(
         "INSERT INTO replies (tenant_id, conversation_id, through_message_id, outcome, source,"
-        " intent, confidence, prompt_tokens, completion_tokens, latency_ms, cost_usd)"
-        " VALUES (%s, %s, %s, 'queued', 'llm', 'pricing', 0.875, 812, 64, 1430, 0.000160),"
-        " (%s, %s, %s, 'stale', 'cache', NULL, NULL, 0, 0, NULL, 0)",
+        " intent, confidence, prompt_tokens, completion_tokens, prompt_messages_cut,"
+        " prompt_chars_cut, latency_ms, cost_usd)"
+        " VALUES (%s, %s, %s, 'queued', 'llm', 'pricing', 0.875, 812, 64, 2, 1046400, 1430,"
+        " 0.000160), (%s, %s, %s, 'stale', 'cache', NULL, NULL, 0, 0, 0, 0, NULL, 0)",
         (tenant.id, conversation, through, tenant.id, conversation, through - 1),
     )
 
@@ -152,10 +153,11 @@ def test_show_prints_the_latest_messages_and_the_replies_audit(db, tenant) -> No
     assert answer.split()[4:8] == ["out", "assistant", "text", "delivered"]
     queued = next(line for line in lines if " queued " in line)
     assert queued.split()[4:] == [
-        str(through), "queued", "llm", "pricing", "0.88", "812/64", "1430", "ms", "0.000160", "-"
+        str(through), "queued", "llm", "pricing", "0.88", "812/64", "2/1046400", "1430", "ms",
+        "0.000160", "-",
     ]  # fmt: skip
     stale = next(line for line in lines if " stale " in line)
-    assert stale.split()[5:] == ["stale", "cache", "-", "-", "0/0", "-", "0.000000", "-"]
+    assert stale.split()[5:] == ["stale", "cache", "-", "-", "0/0", "-", "-", "0.000000", "-"]
 
 
 def test_an_agent_takes_a_conversation_over_and_gives_it_back(db, tenant) -> None:
