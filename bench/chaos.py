@@ -3,28 +3,38 @@
     python -m bench.chaos [--messages 10000] [--contacts 500] [--kills 20] [--pg-restarts 1]
     recado chaos ...   (the same options)
 
-Starts a private PostgreSQL of its own (so it can restart it), migrates it, creates one tenant
+Starts a private PostgreSQL of its own (so it can restart it), migrates it, creates two tenants
 with the demo clinic's profile and a short quiet window, then starts gunicorn (webapp.wsgi:app),
 `--processes` worker processes (python -m actors.worker), the Graph API simulator (status
-webhooks on) and the LLM simulator, both failing `--fault-rate` of their calls with 429, 500,
-held answers and dropped connections. Workers run with short recovery settings (orphan sweep,
-breaker cooldown, LLM timeout) and a long send evidence wait (the simulator's status webhooks
-lag under load), printed at the start.
+webhooks on, one route per tenant) and the LLM simulator, both failing `--fault-rate` of their
+calls with 429, 500, held answers and dropped connections. Workers run with short recovery
+settings (orphan sweep, breaker cooldown, LLM timeout) and a long send evidence wait (the
+simulator's status webhooks lag under load), printed at the start.
 
 It feeds `--messages` inbound messages from `--contacts` contacts at `--rate` per second; some
-contacts write 2-4 messages inside the quiet window (a burst). Every webhook is delivered three
-times, two copies at once and one later, as Meta redelivers; a copy counts as acknowledged only
-on a 2xx, and a refused copy is retried, as Meta does. Meanwhile random workers are SIGKILLed
+contacts write 2-4 messages inside the quiet window (a burst), a few write 25 (a long burst, more
+than the planner's history of 20; the first message states an email), a few send 5-10 messages
+in ONE webhook envelope (rising timestamps). A share of the bursts go to the second tenant, and
+some of its messages reuse the first tenant's message ids (ids are unique per business number
+only). Every webhook is delivered three times, two copies at once and one later, as Meta
+redelivers; a copy counts as acknowledged only on a 2xx, and a refused copy is retried, as Meta
+does. The second tenant also posts status webhooks naming the first tenant's sends, with their
+callback data, right after the simulator accepts them. Meanwhile random workers are SIGKILLed
 and restarted `--kills` times and PostgreSQL is crashed and restarted `--pg-restarts` times.
 
 Then the faults are switched off, the system drains, every dead letter is requeued once (the
 code path of `recado dead-letters requeue`), it drains again, and SQL and the simulators' logs
-must show: every acknowledged message stored once and its event processed; every conversation
-answered through its newest message (or handed off, or a dead letter), queued replies strictly
-in order, one per burst; no outbound message accepted twice by the Graph API simulator; every
+must show: every acknowledged message stored once, under its own tenant, and its event
+processed; every conversation answered through its newest message (or handed off, or a dead
+letter), queued replies strictly in order, one per burst; no outbound message accepted twice by
+the Graph API simulator, each sent with its own tenant's number to its own contact; every
 outbound message in a final state (sent, delivered, read, failed, cancelled) or dead-lettered,
-with statuses consistent with the simulator's log. Any violation: exit 1. The last line
-printed is one JSON object with the figures.
+with statuses consistent with the simulator's log, and read when the simulator delivered its
+'read'; every forged status stored for the second tenant and applied to nothing; each model
+reply to a long burst prompted with every message it answered, and the lead holding the email
+of the burst's first message; each envelope's messages in provider order in the history query
+the planner uses and in every prompt. Any violation: exit 1. The last line printed is one JSON
+object with the figures.
 """
 
 import argparse
@@ -32,6 +42,7 @@ import heapq
 import itertools
 import json
 import random
+import re
 import secrets
 import signal
 import subprocess
@@ -197,8 +208,9 @@ def plan_bursts(
 
     Plain bursts come from `contacts` senders, `burst_share` of them 2-4 messages. Long and
     envelope bursts (as many as fit) each get a sender of their own, so their checks read one
-    conversation. A `second_share` of plain bursts, and every other long or envelope burst, are
-    the second tenant's; a `collision_share` of its plain messages reuse first-tenant ids.
+    conversation. A `second_share` of plain bursts, and every other long and every other
+    envelope burst, are the second tenant's; a `collision_share` of its plain messages reuse
+    first-tenant ids.
     """
     shapes = [("long", LONG_BURST_SIZE)] * long_bursts
     shapes += [("envelope", rng.randint(*ENVELOPE_SIZES)) for _ in range(envelopes)]
@@ -214,15 +226,16 @@ def plan_bursts(
         room -= size
     for shape in special:
         layout.insert(rng.randint(0, int(len(layout) * SPECIAL_SPREAD)), shape)
-    bursts, written, specials = [], 0, 0
+    bursts, written, specials = [], 0, Counter[str]()
     for kind, size in layout:
         if kind == "plain":
             tenant = TENANT_B if rng.random() < second_share else TENANT
             burst = _plain_burst(tenant, rng.randrange(contacts), size, written)
         else:
-            tenant = TENANT_B if second_share and specials % 2 else TENANT
-            burst = _special_burst(tenant, kind, specials, size, written)
-            specials += 1
+            # Both tenants get long and envelope bursts.
+            tenant = TENANT_B if second_share and specials[kind] % 2 else TENANT
+            burst = _special_burst(tenant, kind, specials.total(), size, written)
+            specials[kind] += 1
         bursts.append(burst)
         written += size
     return _reuse_ids(bursts, collision_share, rng)
@@ -921,12 +934,14 @@ def _burst_findings(
     conn: psycopg.Connection, bursts: Sequence[Burst], llm_calls: Sequence[LlmCall]
 ) -> dict[str, list[str]]:
     """The long bursts' replies and leads, the envelopes' order in history and prompts."""
-    prompts: dict[str, list[tuple[str, ...]]] = {}
+    # The customer's side of each prompt (one message each or joined: texts are found inside),
+    # by the burst tags it names. A call answered without a fault is one a reply was made of.
+    prompts: dict[str, list[str]] = {}
     for call in llm_calls:
-        # A call answered without a fault is the one whose answer a reply could be made of.
         if call.mode != "embeddings" and call.fault is None:
-            for text in call.user_texts:
-                prompts.setdefault(text, []).append(call.user_texts)
+            said = "\n".join(call.user_texts)
+            for tag in set(_TAG.findall(said)):
+                prompts.setdefault(tag, []).append(said)
     found: dict[str, list[str]] = {
         name: [] for name in _CASE_CHECKS if name.startswith(("long_", "envelope_"))
     }
@@ -935,8 +950,9 @@ def _burst_findings(
             continue
         contact = (burst.tenant, burst.messages[0].wa_id)
         rows = conn.execute(_CONTACT_INBOUND, contact).fetchall()
+        said_in = prompts.get(burst.tag, [])
         if burst.kind == "long":
-            found["long_burst_prompt_incomplete"] += _unprompted(conn, burst.tag, rows, prompts)
+            found["long_burst_prompt_incomplete"] += _unprompted(conn, burst.tag, rows, said_in)
             email = conn.execute(_LEAD_EMAIL, contact).fetchone()
             if email is None or email[0] != burst.email:
                 found["long_burst_lead_missed"].append(
@@ -947,17 +963,20 @@ def _burst_findings(
         stored = _history_order(conn, burst.tag, rows)
         if stored != sorted(stored):
             found["envelope_stored_out_of_order"].append(f"{burst.tag}: history paso {stored}")
-        texts = {m.text for m in burst.messages}
-        for prompt in {p for text in texts for p in prompts.get(text, ())}:
-            order = [paso(burst.tag, text) for text in prompt if text in texts]
+        for said in said_in:
+            at = sorted((said.find(m.text), j) for j, m in enumerate(burst.messages, 1))
+            order = [j for position, j in at if position >= 0]
             if order != sorted(order):
                 found["envelope_prompt_out_of_order"].append(f"{burst.tag}: prompt paso {order}")
                 break
     return found
 
 
+_TAG = re.compile(r"\[([LE]\d+)\] paso ")
+
+
 def _unprompted(
-    conn: psycopg.Connection, tag: str, rows: Sequence[tuple], prompts: Mapping[str, list]
+    conn: psycopg.Connection, tag: str, rows: Sequence[tuple], said_in: Sequence[str]
 ) -> list[str]:
     """Replies by the model whose prompt missed a message they answered: those after the
     previous reply's through message, up to their own."""
@@ -972,8 +991,7 @@ def _unprompted(
             answered_up_to = max(answered_up_to, through)
             if source != "llm" or not answered:
                 continue
-            held = max((len(set(answered) & set(p)) for p in prompts.get(answered[-1], ())),
-                       default=0)  # fmt: skip
+            held = max((sum(text in said for text in answered) for said in said_in), default=0)
             if held < len(answered):
                 found.append(
                     f"{tag}: the reply through message {through} answered {len(answered)}"

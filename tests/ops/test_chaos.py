@@ -93,6 +93,7 @@ def test_plan_has_envelopes_posted_as_one_webhook_in_provider_order() -> None:
     envelopes = [burst for burst in plan_with_cases() if burst.kind == "envelope"]
 
     assert len(envelopes) == 3
+    assert {burst.tenant for burst in envelopes} == {TENANT, TENANT_B}
     for burst in envelopes:
         assert 5 <= len(burst.messages) <= 10
         hook = webhook("secret", burst.messages, now=1_800_000_000)
