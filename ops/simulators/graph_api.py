@@ -21,7 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, NamedTuple, Self
@@ -151,6 +151,7 @@ class _Delivery:
     url: str
     body: bytes
     signature: str
+    about: tuple[str, str]  # (wamid, status)
     attempt: int = 0
 
 
@@ -166,6 +167,7 @@ class GraphApiSimulator:
         self._rng = random.Random(config.seed)
         self._sent: list[SentMessage] = []
         self._reads: list[MarkRead] = []
+        self._given_up: list[tuple[str, str]] = []
         self._counts: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
         self._queue: list[tuple[float, int, _Delivery]] = []  # heap by due monotonic time
@@ -240,6 +242,11 @@ class GraphApiSimulator:
     def reads(self) -> list[MarkRead]:
         with self._lock:
             return list(self._reads)
+
+    def undelivered(self) -> list[tuple[str, str]]:
+        """(wamid, status) of each status webhook given up after `webhook_attempts` posts."""
+        with self._lock:
+            return list(self._given_up)
 
     def counts(self) -> SimulatorCounts:
         with self._lock:
@@ -398,7 +405,9 @@ class GraphApiSimulator:
             if fail_code is not None and name == "failed":
                 status["errors"] = [_status_error(fail_code)]
             body = encode(_status_envelope(sent.phone_number_id, status))
-            delivery = _Delivery(route.webhook_url, body, sign(route.app_secret, body))
+            delivery = _Delivery(
+                route.webhook_url, body, sign(route.app_secret, body), (sent.wamid, name)
+            )
             heapq.heappush(
                 self._queue, (sent.accepted_monotonic + arrival, next(self._sequence), delivery)
             )
@@ -427,14 +436,13 @@ class GraphApiSimulator:
                     elif delivery.attempt + 1 < self.config.webhook_attempts:
                         self._counts["webhook_retries"] += 1
                         backoff = self.config.webhook_backoff_s * 2**delivery.attempt
-                        retry = _Delivery(
-                            delivery.url, delivery.body, delivery.signature, delivery.attempt + 1
-                        )
+                        retry = replace(delivery, attempt=delivery.attempt + 1)
                         heapq.heappush(
                             self._queue, (time.monotonic() + backoff, next(self._sequence), retry)
                         )
                     else:
                         self._counts["webhooks_undelivered"] += 1
+                        self._given_up.append(delivery.about)
                     self._webhooks_changed.notify_all()
 
 

@@ -440,13 +440,16 @@ def test_rejected_webhooks_are_retried_then_given_up(simulator, receiver: Receiv
     assert counts.webhooks_delivered == 3
     assert counts.webhook_retries == 2
     assert counts.webhooks_undelivered == 0
+    assert sim.undelivered() == []
 
     receiver.answers = [500] * 9
-    send(sim, text_send())
+    wamid = send(sim, text_send()).json()["messages"][0]["id"]
     assert sim.wait_for_webhooks(5)
     counts = sim.counts()
     assert counts.webhooks_undelivered == 3
     assert counts.webhook_retries == 2 + 6
+    # Which statuses never arrived: what a harness must not expect to find applied.
+    assert sorted(sim.undelivered()) == sorted((wamid, s) for s in ("sent", "delivered", "read"))
 
 
 # --- log --------------------------------------------------------------------------------------
