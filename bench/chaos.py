@@ -741,7 +741,6 @@ ACCEPTED = ("sent", "delivered", "read")
 EXAMPLES = 5
 # The history query reads a whole conversation with these bounds.
 _ANY_ID = (1 << 63) - 1
-_WHOLE_HISTORY = 100_000
 
 
 @dataclass(frozen=True)
@@ -1004,7 +1003,9 @@ def _history_order(conn: psycopg.Connection, tag: str, rows: Sequence[tuple]) ->
     """The burst's "paso N" as the reply planner's history query returns them, oldest first."""
     order = []
     for tenant_id, conversation in sorted({(r[0], r[1]) for r in rows}):
-        for message in history(conn, tenant_id, conversation, _ANY_ID, _WHOLE_HISTORY):
+        for message in history(
+            conn, tenant_id, conversation, _ANY_ID, answered_through=0, earlier=0
+        ):
             n = paso(tag, message.text) if message.direction == "in" else None
             if n is not None:
                 order.append(n)
