@@ -105,11 +105,18 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
             raise PermanentError(
                 f"tenant {tenant.slug} has an invalid profile: {invalid}"
             ) from None
-        history = planning.history(conn, tenant.id, conversation_id, through, HISTORY_MESSAGES)
+        answered = state.replied_through
+        unanswered = tuple(planning.unanswered(conn, tenant.id, conversation_id, answered, through))
+        # What came before, then what this reply answers: the chat ends with the customer.
+        history = (
+            *planning.history(
+                conn, tenant.id, conversation_id, answered, through, HISTORY_MESSAGES
+            ),
+            *unanswered,
+        )
         found = planning.lead_facts(conn, tenant.id, state.contact_id)
         assert found is not None
         now = database_now(conn).astimezone(UTC)
-    unanswered = tuple(m for m in history if m.direction == "in" and m.id > state.replied_through)
     text = "\n".join(m.text for m in unanswered if m.text)
     local_now = now.astimezone(_zone(tenant, profile.timezone))
     current = CurrentMessage.get_current_message()
@@ -120,7 +127,7 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
         conversation_id=conversation_id,
         through=through,
         lead=found[1],
-        history=tuple(history),
+        history=history,
         unanswered=unanswered,
         text=text,
         # A short "ok" says nothing: the customer's earlier messages decide, then the profile.
