@@ -39,8 +39,11 @@ class Situation:
     conversation_id: int
     through: int
     lead: LeadFacts
+    # The conversation as the prompt shows it: the latest earlier messages in the provider's
+    # order, then `unanswered`.
     history: tuple[ContextMessage, ...]
-    # The customer's messages this reply answers (after the last planned one), oldest first.
+    # The customer's messages this reply answers (stored after the last planned one), in the
+    # provider's order.
     unanswered: tuple[ContextMessage, ...]
     text: str
     language: str
