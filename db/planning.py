@@ -93,8 +93,8 @@ def history(
     through: int,
     limit: int,
 ) -> list[ContextMessage]:
-    """The last `limit` messages before the unanswered ones, in the provider's order;
-    withdrawn replies left out."""
+    """The last `limit` messages up to `through` other than the unanswered ones (the context
+    they are read in), in the provider's order; withdrawn replies left out."""
     cur = conn.cursor(row_factory=class_row(ContextMessage))
     rows = cur.execute(
         _CONTEXT + " AND NOT (direction = 'in' AND id > %(after)s)"
