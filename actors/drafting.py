@@ -40,10 +40,11 @@ class Situation:
     conversation_id: int
     through: int
     lead: LeadFacts
-    # The conversation as the model is shown it: within the prompt budget.
+    # The conversation as the model is shown it, within the prompt budget: the latest earlier
+    # messages in the provider's order, then `unanswered`.
     history: Fitted
-    # The customer's messages this reply answers (after the last planned one), oldest first,
-    # each capped at the per-message budget.
+    # The customer's messages this reply answers (stored after the last planned one), in the
+    # provider's order, each capped at the per-message budget.
     unanswered: Fitted
     text: str
     language: str

@@ -19,6 +19,7 @@ from db.tenants import tenant_by_id
 from domain.channels import whatsapp
 from domain.errors import PermanentError, UnknownMessageShape
 from domain.phones import mask_phone
+from domain.window import inbound_at
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +64,14 @@ def ingest_event(event_id: int) -> None:
             name=inbound.profile_name,
             phone_e164=inbound.phone_e164,
         )
+        # The window and the conversation's order go by this; the raw timestamp is kept too.
+        written_at = inbound_at(inbound.sent_at, event.received_at)
         conversation = conversations.live_conversation(
             conn,
             tenant_id=event.tenant_id,
             contact_id=contact_id,
             channel=event.channel,
-            inbound_at=inbound.sent_at,
+            inbound_at=written_at,
         )
         annotate(conversation_id=conversation.id)
         message_id = messages.insert_inbound(
@@ -78,6 +81,7 @@ def ingest_event(event_id: int) -> None:
             channel=event.channel,
             inbound_event_id=event.id,
             message=inbound,
+            order=messages.ProviderOrder(written_at, event.received_at, event.envelope_position),
         )
         events.mark_processed(conn, event.id, "stored" if message_id else "duplicate")
         tenant = tenant_by_id(conn, event.tenant_id)

@@ -108,14 +108,15 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
             raise PermanentError(
                 f"tenant {tenant.slug} has an invalid profile: {invalid}"
             ) from None
-        history = planning.history(
-            conn,
-            tenant.id,
-            conversation_id,
-            through,
-            answered_through=state.replied_through,
-            earlier=EARLIER_MESSAGES,
-        )
+        answered = state.replied_through
+        answering = planning.unanswered(conn, tenant.id, conversation_id, answered, through)
+        # What came before, then what this reply answers: the chat ends with the customer.
+        history = [
+            *planning.history(
+                conn, tenant.id, conversation_id, answered, through, EARLIER_MESSAGES
+            ),
+            *answering,
+        ]
         found = planning.lead_facts(conn, tenant.id, state.contact_id)
         assert found is not None
         now = database_now(conn).astimezone(UTC)
@@ -124,10 +125,7 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
     # keeps their time bounded (uncapped, extraction alone takes 1-2 s per MiB) whatever a
     # customer pastes.
     capped = cap_messages(history, budget.message_chars)
-    unanswered = cap_messages(
-        [m for m in history if m.direction == "in" and m.id > state.replied_through],
-        budget.message_chars,
-    )
+    unanswered = cap_messages(answering, budget.message_chars)
     text = "\n".join(m.text for m in unanswered.messages if m.text)
     local_now = now.astimezone(_zone(tenant, profile.timezone))
     current = CurrentMessage.get_current_message()

@@ -70,7 +70,7 @@ from bench.delivery import (
     worker_env,
 )
 from bench.ingest import Http, _raise_interrupt, free_port
-from db.planning import history
+from db.planning import unanswered
 from db.pool import connect_kwargs
 from db.profiles import set_profile
 from db.tenants import create_tenant
@@ -1000,12 +1000,10 @@ def _unprompted(
 
 
 def _history_order(conn: psycopg.Connection, tag: str, rows: Sequence[tuple]) -> list[int]:
-    """The burst's "paso N" as the reply planner's history query returns them, oldest first."""
+    """The burst's "paso N" in the order the reply planner reads a conversation's messages."""
     order = []
     for tenant_id, conversation in sorted({(r[0], r[1]) for r in rows}):
-        for message in history(
-            conn, tenant_id, conversation, _ANY_ID, answered_through=0, earlier=0
-        ):
+        for message in unanswered(conn, tenant_id, conversation, 0, _ANY_ID):
             n = paso(tag, message.text) if message.direction == "in" else None
             if n is not None:
                 order.append(n)

@@ -10,6 +10,8 @@ from decimal import Decimal
 from psycopg import Connection
 from psycopg.rows import class_row
 
+from db.messages import NEWEST_FIRST
+
 
 @dataclass(frozen=True)
 class ConversationLine:
@@ -26,7 +28,8 @@ class ConversationLine:
 @dataclass(frozen=True)
 class MessageLine:
     id: int
-    created_at: datetime
+    # When it was written (an inbound message's timestamp, clamped to when we received it).
+    at: datetime
     direction: str
     # Who wrote an outbound message (assistant, handoff_notice, ...); None for the customer's.
     author: str | None
@@ -87,19 +90,15 @@ def conversation_line(
 def recent_messages(
     conn: Connection, tenant_id: int, conversation_id: int, limit: int
 ) -> list[MessageLine]:
-    """The newest `limit` messages, oldest first."""
+    """The newest `limit` messages, oldest first, in the provider's order."""
     cur = conn.cursor(row_factory=class_row(MessageLine))
-    return cur.execute(
-        """
-        SELECT * FROM (
-            SELECT id, created_at, direction, details ->> 'author' AS author, type,
-                delivery_status, text
-            FROM messages WHERE tenant_id = %s AND conversation_id = %s
-            ORDER BY id DESC LIMIT %s
-        ) newest ORDER BY id
-        """,
+    rows = cur.execute(
+        "SELECT id, ordered_at AS at, direction, details ->> 'author' AS author, type,"
+        " delivery_status, text FROM messages WHERE tenant_id = %s AND conversation_id = %s"
+        f" ORDER BY {NEWEST_FIRST} LIMIT %s",
         (tenant_id, conversation_id, limit),
     ).fetchall()
+    return rows[::-1]
 
 
 def recent_replies(

@@ -20,6 +20,8 @@ class StoredEvent:
     provider_event_id: str
     payload: dict
     processed_at: datetime | None
+    received_at: datetime
+    envelope_position: int
 
 
 @dataclass(frozen=True)
@@ -31,17 +33,19 @@ class NewEvent:
 def insert_new_events(
     conn: Connection, tenant_id: int, channel: str, events: Sequence[EnvelopeEvent]
 ) -> list[NewEvent]:
-    """Insert the events not seen before; returns only those, so redeliveries enqueue nothing."""
+    """Insert the events this tenant has not sent before; returns only those, so redeliveries
+    enqueue nothing. Another tenant's event with the same id is no duplicate."""
     if not events:
         return []
     cur = conn.cursor(row_factory=class_row(NewEvent))
     cur.execute(
         """
-        INSERT INTO inbound_events (tenant_id, channel, kind, provider_event_id, payload)
-        SELECT %s, %s, e->>'kind', e->>'provider_event_id', e->'item'
+        INSERT INTO inbound_events (tenant_id, channel, kind, provider_event_id,
+                                    envelope_position, payload)
+        SELECT %s, %s, e->>'kind', e->>'provider_event_id', (e->>'position')::integer, e->'item'
         FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(e, n)
         ORDER BY n
-        ON CONFLICT (channel, provider_event_id) DO NOTHING
+        ON CONFLICT (tenant_id, channel, provider_event_id) DO NOTHING
         RETURNING id, kind
         """,
         (
@@ -49,7 +53,12 @@ def insert_new_events(
             channel,
             Jsonb(
                 [
-                    {"kind": e.kind.value, "provider_event_id": e.provider_event_id, "item": e.item}
+                    {
+                        "kind": e.kind.value,
+                        "provider_event_id": e.provider_event_id,
+                        "position": e.position,
+                        "item": e.item,
+                    }
                     for e in events
                 ]
             ),
@@ -61,8 +70,8 @@ def insert_new_events(
 def event_by_id(conn: Connection, event_id: int) -> StoredEvent | None:
     cur = conn.cursor(row_factory=class_row(StoredEvent))
     return cur.execute(
-        "SELECT id, tenant_id, channel, kind, provider_event_id, payload, processed_at"
-        " FROM inbound_events WHERE id = %s FOR UPDATE",
+        "SELECT id, tenant_id, channel, kind, provider_event_id, payload, processed_at,"
+        " received_at, envelope_position FROM inbound_events WHERE id = %s FOR UPDATE",
         (event_id,),
     ).fetchone()
 

@@ -30,6 +30,20 @@ class ParkedStatus:
     errors: list
 
 
+@dataclass(frozen=True)
+class ProviderOrder:
+    """An inbound message's place in its conversation, compared in this field order."""
+
+    # The provider's timestamp, clamped to when we received it (domain.window.inbound_at).
+    ordered_at: datetime
+    # When its webhook arrived, and where it stood in that body.
+    received_at: datetime
+    envelope_position: int
+
+
+# A conversation's messages in the provider's order (index messages_conversation_order).
+CONVERSATION_ORDER = "ordered_at, received_at, envelope_position, id"
+NEWEST_FIRST = "ordered_at DESC, received_at DESC, envelope_position DESC, id DESC"
 _OUTBOUND = "id, tenant_id, conversation_id, channel, provider_message_id, delivery_status"
 # Which timestamp column each delivery status stamps.
 _STAMP = {
@@ -49,6 +63,7 @@ def insert_inbound(
     channel: str,
     inbound_event_id: int,
     message: InboundMessage,
+    order: ProviderOrder,
 ) -> int | None:
     """Store an inbound message once; None when this provider message is already stored."""
     media = None
@@ -65,8 +80,8 @@ def insert_inbound(
         """
         INSERT INTO messages (tenant_id, conversation_id, channel, direction, type, text, media,
                               details, provider_message_id, reply_to, inbound_event_id,
-                              provider_timestamp)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                              provider_timestamp, ordered_at, received_at, envelope_position)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT DO NOTHING
         RETURNING id
         """,
@@ -83,6 +98,9 @@ def insert_inbound(
             message.reply_to,
             inbound_event_id,
             message.sent_at,
+            order.ordered_at,
+            order.received_at,
+            order.envelope_position,
         ),
     ).fetchone()
     return row[0] if row else None

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from psycopg import Connection
 from psycopg.rows import class_row, tuple_row
 
+from db.messages import CONVERSATION_ORDER, NEWEST_FIRST
 from domain.conversation import ContextMessage, LeadFacts
 
 # Inbound messages that call for an answer; a reaction or a system notice does not.
@@ -55,40 +56,58 @@ def lock_planning_state(conn: Connection, conversation_id: int) -> PlanningState
     return planning_state(conn, conversation_id)
 
 
-def history(
-    conn: Connection,
-    tenant_id: int,
-    conversation_id: int,
-    through: int,
-    *,
-    answered_through: int,
-    earlier: int,
+_CONTEXT = f"""
+    SELECT id, direction, type, text, ordered_at AS at FROM messages
+    WHERE tenant_id = %(tenant)s AND conversation_id = %(conversation)s AND id <= %(through)s
+      AND type NOT IN ({", ".join(f"'{t}'" for t in _UNANSWERABLE)})
+      AND (direction = 'in' OR delivery_status NOT IN ('cancelled', 'failed'))
+"""
+
+
+def unanswered(
+    conn: Connection, tenant_id: int, conversation_id: int, replied_through: int, through: int
 ) -> list[ContextMessage]:
-    """Every message after `answered_through` up to `through`, after the last `earlier` ones
-    before it, oldest first; withdrawn replies left out. No count limit on the unanswered part:
-    the prompt is bounded by size (domain/prompt_budget.py)."""
-    shown = f"""
-        SELECT id, direction, type, text, created_at AS at FROM messages
-        WHERE tenant_id = %(tenant)s AND conversation_id = %(conversation)s
-          AND type NOT IN ({", ".join(f"'{t}'" for t in _UNANSWERABLE)})
-          AND (direction = 'in' OR delivery_status NOT IN ('cancelled', 'failed'))
+    """The customer's messages a reply through `through` answers, in the provider's order.
+
+    Which ones is decided by id, not by order: ids follow the order in which messages were
+    stored under the conversation's row lock, which is what `replied_through` counts. A message
+    stored late with an earlier timestamp is still answered (once), though shown in its place.
     """
     cur = conn.cursor(row_factory=class_row(ContextMessage))
     return cur.execute(
-        f"""
-        ({shown} AND id > %(answered)s AND id <= %(through)s)
-        UNION ALL
-        ({shown} AND id <= LEAST(%(answered)s, %(through)s) ORDER BY id DESC LIMIT %(earlier)s)
-        ORDER BY id
-        """,
+        _CONTEXT + f" AND direction = 'in' AND id > %(after)s ORDER BY {CONVERSATION_ORDER}",
         {
             "tenant": tenant_id,
             "conversation": conversation_id,
             "through": through,
-            "answered": answered_through,
-            "earlier": earlier,
+            "after": replied_through,
         },
     ).fetchall()
+
+
+def history(
+    conn: Connection,
+    tenant_id: int,
+    conversation_id: int,
+    replied_through: int,
+    through: int,
+    limit: int,
+) -> list[ContextMessage]:
+    """The last `limit` messages up to `through` other than the unanswered ones (the context
+    they are read in), in the provider's order; withdrawn replies left out."""
+    cur = conn.cursor(row_factory=class_row(ContextMessage))
+    rows = cur.execute(
+        _CONTEXT + " AND NOT (direction = 'in' AND id > %(after)s)"
+        f" ORDER BY {NEWEST_FIRST} LIMIT %(limit)s",
+        {
+            "tenant": tenant_id,
+            "conversation": conversation_id,
+            "through": through,
+            "after": replied_through,
+            "limit": limit,
+        },
+    ).fetchall()
+    return rows[::-1]
 
 
 def lead_facts(conn: Connection, tenant_id: int, contact_id: int) -> tuple[int, LeadFacts] | None:

@@ -67,6 +67,8 @@ class EnvelopeEvent:
     phone_number_id: str
     # JSON-able; stored as-is in inbound_events.payload and re-parsed by the actor.
     item: dict[str, Any] = field(hash=False)
+    # Where it stood in the webhook body: one envelope's messages keep the sender's order.
+    position: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,13 @@ class WindowDecision(StrEnum):
     NEEDS_HUMAN = "needs_human"
 
 
+def inbound_at(provider_at: datetime, received_at: datetime) -> datetime:
+    """When an inbound message counts as written, for the window and for ordering: the
+    provider's timestamp, but never later than we received it. A sender's clock in year 9999
+    would otherwise hold the window open forever and sort the message after every other."""
+    return min(provider_at, received_at)
+
+
 def window_decision(
     *,
     is_template: bool,

@@ -82,7 +82,7 @@ def show(slug: str, conversation_id: int) -> None:
     table.extend(
         (
             str(m.id),
-            format_time(m.created_at),
+            format_time(m.at),
             m.direction,
             m.author or ("customer" if m.direction == "in" else "-"),
             m.type,

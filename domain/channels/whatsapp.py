@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,7 +88,8 @@ def handshake_challenge(
 
 
 def split_envelope(body: bytes, *, error_period: str = "") -> list[EnvelopeEvent]:
-    """Split a verified webhook body into keyed events, in order, first occurrence of each key.
+    """Split a verified webhook body into keyed events, in order, first occurrence of each key;
+    each event's `position` is its index in the returned list.
 
     Value-level errors carry no id: identical reports within one `error_period` (a label the
     caller derives from the time it received the body, e.g. the hour) are one event, so a
@@ -140,7 +141,7 @@ def split_envelope(body: bytes, *, error_period: str = "") -> list[EnvelopeEvent
                 raise UnparseableEnvelope(f"more than {MAX_ITEMS} items in one envelope")
             for event in _value_events(value, f"{where}.value", error_period):
                 events.setdefault(event.provider_event_id, event)
-    return list(events.values())
+    return [replace(event, position=n) for n, event in enumerate(events.values())]
 
 
 def _value_events(value: Json, where: str, error_period: str) -> list[EnvelopeEvent]:

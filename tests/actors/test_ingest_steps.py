@@ -304,6 +304,66 @@ def test_status_of_another_tenant_never_touches_this_tenants_message(client, ten
     assert db.execute("SELECT tenant_id FROM pending_statuses").fetchone()[0] == other.id
 
 
+def test_another_tenants_statuses_for_our_wamid_do_not_swallow_ours(client, tenant, db, worker):
+    from db.tenants import create_tenant
+
+    create_tenant(
+        db,
+        slug="other",
+        name="Other",
+        wa_phone_number_id="222",
+        wa_app_secret="other-secret",
+        wa_verify_token="t",
+        wa_access_token="a",
+    )
+    message_id = _outbound(db, tenant, "wamid.ours")
+    # Another tenant, with its own secret, reports delivered and read for our message's wamid.
+    for status, ts in (("delivered", 10), ("read", 20)):
+        body = status_body("wamid.ours", status, 1_750_000_000 + ts).replace(
+            b"106540352242922", b"222"
+        )
+        response = client.post(
+            "/webhooks/whatsapp/other", data=body, headers=signed_headers(body, "other-secret")
+        )
+        assert response.status_code == 200
+    wait_for(all_processed(db))
+    assert delivery(db, message_id)[0] == "sent"
+    # Meta's genuine statuses for our message still arrive and apply.
+    for status, ts in (("delivered", 30), ("read", 40)):
+        post(client, status_body("wamid.ours", status, 1_750_000_000 + ts))
+    wait_for(all_processed(db))
+    # delivered_at and read_at from our statuses (_outbound set `sent` without a time).
+    assert delivery(db, message_id) == ("read", False, True, True, False)
+
+
+def test_a_timestamp_in_year_9999_is_clamped_to_the_receive_time(client, tenant, db, worker):
+    year_9999 = 253_402_300_799  # 9999-12-31T23:59:59Z
+    envelope = json.loads(with_id("text.json", "wamid.future"))
+    envelope["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(year_9999)
+    post(client, json.dumps(envelope).encode())
+    wait_for(all_processed(db))
+    raw, ordered, received = db.execute(
+        "SELECT provider_timestamp, ordered_at, received_at FROM messages"
+    ).fetchone()
+    assert raw == datetime.fromtimestamp(year_9999, UTC)  # the provider's value is kept
+    assert ordered == received
+    last_inbound, now = db.execute("SELECT last_inbound_at, now() FROM conversations").fetchone()
+    # The 24-hour window runs from when we received it, so it closes like any other.
+    assert last_inbound == received <= now
+    # A message written after it is shown after it.
+    time.sleep(1.1)
+    later = json.loads(with_id("text.json", "wamid.later"))
+    later["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(int(time.time()))
+    post(client, json.dumps(later).encode())
+    wait_for(all_processed(db))
+    order = db.execute(
+        "SELECT provider_message_id FROM messages"
+        " ORDER BY ordered_at, received_at, envelope_position, id"
+    ).fetchall()
+    assert [r[0] for r in order] == ["wamid.future", "wamid.later"]
+    assert db.execute("SELECT last_inbound_at <= now() FROM conversations").fetchone()[0]
+
+
 def test_provider_error_is_recorded(client, tenant, db, worker):
     post(client, fixture_body("errors_value_level.json"))
     wait_for(all_processed(db))

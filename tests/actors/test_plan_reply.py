@@ -205,6 +205,63 @@ def test_a_reply_made_stale_while_the_model_answers_is_discarded_never_sent(
     assert db.execute("SELECT calls FROM llm_usage").fetchone()[0] == 2
 
 
+def test_one_envelopes_messages_are_stored_shown_and_prompted_in_provider_order(
+    db, clinic, client, graph, llm, worker
+):
+    from db.conversation_views import recent_messages
+
+    configure(db, clinic, quiet_window_seconds=1.5)
+    texts = [f"paso {n}" for n in range(1, 11)]
+    sent_at = int(time.time()) - 60
+    body = encode(
+        text_envelope(
+            PHONE_NUMBER_ID,
+            [
+                (CUSTOMER, "Ana", f"wamid.paso{n}", text, sent_at + n)
+                for n, text in enumerate(texts)
+            ],
+        )
+    )
+    response = client.post("/webhooks/whatsapp/acme", data=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    wait_for(lambda: len(sent_texts(graph)) == 1, what="one reply sent")
+    wait_for(lambda: idle(db), what="queue drained")
+    assert sent_texts(graph) == ["Simulated reply: " + " | ".join(texts)]
+    ((call,),) = [chat_calls(llm)]
+    assert list(call.user_texts) == texts
+    (prompt,) = db.execute("SELECT request -> 'messages' FROM replies").fetchone()
+    assert [m["content"] for m in prompt if m["role"] == "user"] == texts
+    conversation = db.execute("SELECT id FROM conversations").fetchone()[0]
+    shown = recent_messages(db, clinic.id, conversation, 20)
+    assert [m.text for m in shown if m.direction == "in"] == texts
+
+
+def test_a_late_message_written_earlier_is_answered_once_and_shown_in_its_place(
+    db, clinic, client, graph, llm, worker
+):
+    from db.conversation_views import recent_messages
+
+    say(client, "primero")
+    wait_for(lambda: len(sent_texts(graph)) == 1, what="the first reply")
+    # Written half a minute before "primero", delivered by the provider only now.
+    body = encode(
+        text_envelope(
+            PHONE_NUMBER_ID, [(CUSTOMER, "Ana", "wamid.late", "antes", int(time.time()) - 30)]
+        )
+    )
+    response = client.post("/webhooks/whatsapp/acme", data=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    wait_for(lambda: len(sent_texts(graph)) == 2, what="the late message answered")
+    wait_for(lambda: idle(db), what="queue drained")
+    assert sent_texts(graph) == ["Simulated reply: primero", "Simulated reply: antes"]
+    assert [r[2] for r in replies(db)] == inbound_ids(db)
+    # The prompt ends with what the reply answers; the conversation shows it where it was written.
+    assert list(chat_calls(llm)[-1].user_texts) == ["antes"]
+    conversation = db.execute("SELECT id FROM conversations").fetchone()[0]
+    shown = recent_messages(db, clinic.id, conversation, 20)
+    assert [m.text for m in shown if m.direction == "in"] == ["antes", "primero"]
+
+
 def test_a_duplicated_planning_job_commits_one_reply(db, clinic, client, graph, llm, worker):
     import actors.plan
     from actors.chain import enqueue

@@ -64,11 +64,11 @@ def test_history_holds_every_unanswered_message_after_the_last_earlier_ones(db, 
     ]
     answered, through = ids[29], ids[-1]
 
-    seen = planning.history(
-        db, tenant.id, conversation.id, through, answered_through=answered, earlier=5
-    )
+    unanswered = planning.unanswered(db, tenant.id, conversation.id, answered, through)
+    earlier = planning.history(db, tenant.id, conversation.id, answered, through, 5)
 
-    # The 5 answered messages before the 30 unanswered ones, oldest first: no count limit.
-    assert [m.id for m in seen] == ids[25:]
-    first = planning.history(db, tenant.id, conversation.id, ids[9], answered_through=0, earlier=5)
+    # Every one of the 30 unanswered messages (no count limit), after the last 5 answered ones.
+    assert [m.id for m in unanswered] == ids[30:]
+    assert [m.id for m in earlier] == ids[25:30]
+    first = planning.unanswered(db, tenant.id, conversation.id, 0, ids[9])
     assert [m.id for m in first] == ids[:10]

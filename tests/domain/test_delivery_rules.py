@@ -8,7 +8,7 @@ from domain.breaker import CLOSED, Breaker, BreakerPolicy, BreakerState, admit, 
 from domain.outbox import SendDecision, callback_data, parse_callback_data, send_decision
 from domain.pacing import Rate, take
 from domain.statuses import DeliveryStatus as S
-from domain.window import WindowDecision, window_decision
+from domain.window import WindowDecision, inbound_at, window_decision
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 WAIT = timedelta(seconds=120)
@@ -66,6 +66,28 @@ def test_window_decision(is_template, hours_ago, has_template, expected):
         has_reengagement_template=has_template,
     )
     assert decision == expected
+
+
+@pytest.mark.parametrize(
+    ("provider_at", "expected"),
+    [
+        (NOW - timedelta(hours=2), NOW - timedelta(hours=2)),  # written before it arrived
+        (NOW, NOW),
+        (NOW + timedelta(seconds=5), NOW),  # a sender's clock a little ahead
+        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), NOW),
+    ],
+)
+def test_an_inbound_message_counts_as_written_no_later_than_received(provider_at, expected):
+    assert inbound_at(provider_at, NOW) == expected
+
+
+def test_a_year_9999_timestamp_does_not_hold_the_window_open():
+    written = inbound_at(datetime(9999, 12, 31, tzinfo=UTC), NOW)
+    later = NOW + timedelta(hours=25)
+    decision = window_decision(
+        is_template=False, last_inbound_at=written, now=later, has_reengagement_template=False
+    )
+    assert decision == WindowDecision.NEEDS_HUMAN
 
 
 def test_breaker_opens_after_threshold_then_half_opens_and_closes():

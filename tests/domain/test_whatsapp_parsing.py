@@ -520,9 +520,15 @@ def test_duplicates_keep_the_first():
     envelope = doc("text.json")
     first = value_of(envelope)["messages"][0]
     second = {**first, "text": {"body": "a redelivered copy"}}
-    value_of(envelope)["messages"] = [first, second]
-    event = only(split_envelope(encode(envelope)))
-    assert parse_message(event.item).text == "Does it come in another color?"
+    third = {**first, "id": "wamid.third"}
+    value_of(envelope)["messages"] = [first, second, third]
+    events = split_envelope(encode(envelope))
+    assert parse_message(events[0].item).text == "Does it come in another color?"
+    # Positions count the events kept, with no gap where the duplicate was.
+    assert [(e.provider_event_id, e.position) for e in events] == [
+        (first["id"], 0),
+        ("wamid.third", 1),
+    ]
 
 
 def test_one_message_many_statuses_are_distinct_events():
@@ -545,8 +551,15 @@ def test_mixed_envelope_keeps_order_across_entries_and_changes():
     envelope["entry"][0]["changes"].append(doc("status_failed.json")["entry"][0]["changes"][0])
     envelope["entry"].append(doc("errors_value_level.json")["entry"][0])
     envelope["entry"].append(doc("location.json")["entry"][0])
-    kinds = [e.kind for e in split_envelope(encode(envelope))]
-    assert kinds == [EventKind.MESSAGE, EventKind.STATUS, EventKind.ERROR, EventKind.MESSAGE]
+    events = split_envelope(encode(envelope))
+    assert [e.kind for e in events] == [
+        EventKind.MESSAGE,
+        EventKind.STATUS,
+        EventKind.ERROR,
+        EventKind.MESSAGE,
+    ]
+    # Each event carries its place in the body: one envelope's messages keep their order.
+    assert [e.position for e in events] == [0, 1, 2, 3]
 
 
 def test_fixtures_reuse_wamids():

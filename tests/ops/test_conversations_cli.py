@@ -160,6 +160,23 @@ def test_show_prints_the_latest_messages_and_the_replies_audit(db, tenant) -> No
     assert stale.split()[5:] == ["stale", "cache", "-", "-", "0/0", "-", "-", "0.000000", "-"]
 
 
+def test_show_lists_messages_in_the_providers_order_not_as_stored(db, tenant) -> None:
+    conversation = add_conversation(db, tenant.id, "5215512345678")
+    # Stored (ids rising) in the order 3, 1, 2 of when they were written.
+    for text, seconds_ago, position in (("paso 3", 10, 0), ("paso 1", 20, 1), ("paso 2", 20, 2)):
+        message = add_message(db, tenant.id, conversation, "in", text)
+        db.execute(
+            "UPDATE messages SET ordered_at = now() - make_interval(secs => %s),"
+            " envelope_position = %s WHERE id = %s",
+            (seconds_ago, position, message),
+        )
+
+    result = recado("conversations", "show", "--tenant", "acme", str(conversation))
+
+    assert result.exit_code == 0, result.output
+    assert re.findall(r"paso (\d)", result.output) == ["1", "2", "3"]
+
+
 def test_an_agent_takes_a_conversation_over_and_gives_it_back(db, tenant) -> None:
     conversation = add_conversation(db, tenant.id, "5215512345678")
     add_message(db, tenant.id, conversation, "in", "hola")

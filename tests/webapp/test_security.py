@@ -84,6 +84,30 @@ def test_body_signed_by_one_tenant_about_another_tenants_number_is_quarantined_f
     assert stored_for(db, beta.id) == (1, 0)
 
 
+def test_another_tenants_event_with_the_same_id_suppresses_nothing(client, tenant, beta, db):
+    # Beta, signed with its own secret and about its own number, reuses acme's message id first.
+    body = message_body(BETA_PHONE_NUMBER_ID, "wamid.same-id", "beta's words")
+    response = client.post(
+        "/webhooks/whatsapp/beta", data=body, headers=signed_headers(body, "beta-app-secret")
+    )
+    assert response.status_code == 200
+    body = message_body(ACME_PHONE_NUMBER_ID, "wamid.same-id", "acme's customer")
+    assert (
+        client.post("/webhooks/whatsapp/acme", data=body, headers=signed_headers(body)).status_code
+        == 200
+    )
+    assert stored_for(db, tenant.id) == (1, 0)
+    assert stored_for(db, beta.id) == (1, 0)
+    assert len(queued_jobs(db)) == 2
+    # Each tenant's redelivery is still a duplicate within that tenant.
+    assert (
+        client.post("/webhooks/whatsapp/acme", data=body, headers=signed_headers(body)).status_code
+        == 200
+    )
+    assert stored_for(db, tenant.id) == (1, 0)
+    assert len(queued_jobs(db)) == 2
+
+
 def test_handshake_token_of_one_tenant_does_not_verify_another(client, tenant, beta):
     query = {"hub.mode": "subscribe", "hub.verify_token": "acme-verify-token", "hub.challenge": "7"}
     assert client.get("/webhooks/whatsapp/beta", query_string=query).status_code == 403
