@@ -1,6 +1,7 @@
 """Turning a verified webhook body into stored events and their first jobs, in the caller's
 transaction. Used by the webhook and by the replay of quarantined bodies."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import Connection
@@ -21,19 +22,27 @@ _FIRST_STEP = {
 }
 
 
+@dataclass(frozen=True)
+class Accepted:
+    new: list[NewEvent]
+    # Why items of the body were left out (ids too long to store): quarantine the body for them.
+    refused: list[str]
+
+
 def accept_whatsapp_envelope(
     conn: Connection, tenant: Tenant, body: bytes, received_at: datetime
-) -> list[NewEvent]:
-    """Store the events not seen before, each with its first job; returns the new ones.
+) -> Accepted:
+    """Store the events not seen before, each with its first job; returns them and the refusals.
 
-    Raises UnparseableEnvelope for a body to quarantine, including one signed with this tenant's
-    secret that speaks for another phone number.
+    Raises UnparseableEnvelope for a body to quarantine whole, including one signed with this
+    tenant's secret that speaks for another phone number.
     """
     # The same provider error reported again within the hour is one event; the next hour, a new one.
     found = whatsapp.split_envelope(body, error_period=received_at.strftime("%Y-%m-%dT%H"))
     foreign = {e.phone_number_id for e in found} - {tenant.wa_phone_number_id}
     if foreign:
         raise UnparseableEnvelope(f"phone_number_id {sorted(foreign)[0]} is not this tenant's")
-    new = events.insert_new_events(conn, tenant.id, Channel.WHATSAPP, found)
+    storable, refused = whatsapp.storable_events(found)
+    new = events.insert_new_events(conn, tenant.id, Channel.WHATSAPP, storable)
     enqueue(conn, [_FIRST_STEP[EventKind(event.kind)].message(event.id) for event in new])
-    return new
+    return Accepted(new, refused)
