@@ -89,9 +89,9 @@ def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
     except UnparseableEnvelope as error:
         _quarantine(conn, tenant, body, error.reason)
     except UnstorableValue as error:
-        # e.g. a \u0000 in a text, which jsonb cannot hold. Nothing else was written in this
-        # transaction (the tenant was only read), so start it over and keep the body as bytes;
-        # the reason names no content.
+        # e.g. a \u0000 in a text, which jsonb cannot hold, or a value too large to index.
+        # Nothing else was written in this transaction (the tenant was only read), so start it
+        # over and keep the body as bytes; the reason names no content.
         conn.rollback()
         _quarantine(conn, tenant, body, f"not storable: {error}")
     else:
