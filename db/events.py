@@ -44,7 +44,9 @@ def insert_new_events(
                                     envelope_position, payload)
         SELECT %s, %s, e->>'kind', e->>'provider_event_id', (e->>'position')::integer, e->'item'
         FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS t(e, n)
-        ORDER BY n
+        -- One canonical order for every delivery: two deliveries of one envelope listing its
+        -- items differently then wait on the same first key instead of deadlocking.
+        ORDER BY e->>'provider_event_id'
         ON CONFLICT (tenant_id, channel, provider_event_id) DO NOTHING
         RETURNING id, kind
         """,

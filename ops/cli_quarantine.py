@@ -74,11 +74,14 @@ def replay(quarantine_id: int) -> None:
         if tenant is None or q.channel != "whatsapp":
             raise click.ClickException(f"{quarantine_id}: no replay for {q.channel} bodies")
         try:
-            new = accept_whatsapp_envelope(conn, tenant, bytes(q.body), q.received_at)
+            accepted = accept_whatsapp_envelope(conn, tenant, bytes(q.body), q.received_at)
         except UnparseableEnvelope as error:
             raise click.ClickException(
                 f"{quarantine_id}: still unparseable: {error.reason}"
             ) from None
+        if accepted.refused:
+            # The items that fit were stored when the body first came; it stays in quarantine.
+            raise click.ClickException(f"{quarantine_id}: still refused: {accepted.refused[0]}")
         mark_replayed(conn, q.id)
         conn.commit()
-    echo(f"{quarantine_id}: replayed, {len(new)} new events queued")
+    echo(f"{quarantine_id}: replayed, {len(accepted.new)} new events queued")

@@ -9,9 +9,10 @@ from db import assistant_stats
 from db.breakers import breaker_states
 from db.broker_queue import advisory_lock_count, stats
 from db.dead_letters import counts_by_state
+from db.errors import DatabaseUnavailable
 from db.overview import outbox, unprocessed_events
 from domain.settings import Settings
-from webapp.db import UNAVAILABLE, transaction
+from webapp.db import transaction
 
 blueprint = Blueprint("health", __name__)
 
@@ -33,8 +34,8 @@ def readyz() -> tuple[Response, int]:
             checks["database"] = "ok"
             stats(conn)
             checks["broker"] = "ok"
-    except UNAVAILABLE as error:
-        checks.setdefault("database", f"unavailable: {type(error).__name__}")
+    except DatabaseUnavailable as error:
+        checks.setdefault("database", f"unavailable: {type(error.__cause__).__name__}")
         checks.setdefault("broker", "unknown")
     if settings.redis_url:
         try:
@@ -55,7 +56,7 @@ def metrics() -> Response:
     try:
         with transaction() as conn:
             registry = snapshot_registry(conn)
-    except UNAVAILABLE:
+    except DatabaseUnavailable:
         return Response("database unavailable\n", status=503, mimetype="text/plain")
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 

@@ -8,11 +8,12 @@ from psycopg import Connection
 
 from actors.intake import accept_whatsapp_envelope
 from db import events, tenants
+from db.errors import DatabaseUnavailable, TransactionConflict, translated
 from db.tenants import Tenant
 from domain.channels import whatsapp
 from domain.errors import UnparseableEnvelope
 from domain.models import Channel
-from webapp.db import UNAVAILABLE, transaction, unavailable
+from webapp.db import run_transaction, transaction, unavailable
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -23,7 +24,7 @@ def whatsapp_handshake(tenant_slug: str) -> Response:
     try:
         with transaction() as conn:
             tenant = _tenant(conn, tenant_slug)
-    except UNAVAILABLE:
+    except DatabaseUnavailable:
         return unavailable()
     if tenant is None or not tenant.wa_verify_token:
         abort(404)
@@ -51,21 +52,29 @@ def whatsapp_events(tenant_slug: str) -> Response:
     ):
         abort(413)
     try:
-        with transaction() as conn:
-            tenant = _tenant(conn, tenant_slug)
-            if tenant is None:
-                abort(404)
-            signature = request.headers.get("X-Hub-Signature-256")
-            if not tenant.wa_app_secret or not whatsapp.verify_signature(
-                tenant.wa_app_secret, body, signature
-            ):
-                # Nothing is stored for a request we cannot attribute to the tenant.
-                abort(401)
-            _store(conn, tenant, body)
-    except UNAVAILABLE:
+        run_transaction(lambda conn: _receive(conn, tenant_slug, body))
+    except DatabaseUnavailable:
         logger.warning("webhook for %s refused: database unavailable", tenant_slug)
         return unavailable()
+    except TransactionConflict as error:
+        # Nothing was stored; the provider retries.
+        logger.warning("webhook for %s refused: %s", tenant_slug, error)
+        return unavailable("database busy")
     return Response("ok\n", mimetype="text/plain")
+
+
+def _receive(conn: Connection, tenant_slug: str, body: bytes) -> None:
+    """The tenant, its signature, then the body stored or quarantined."""
+    tenant = _tenant(conn, tenant_slug)
+    if tenant is None:
+        abort(404)
+    signature = request.headers.get("X-Hub-Signature-256")
+    if not tenant.wa_app_secret or not whatsapp.verify_signature(
+        tenant.wa_app_secret, body, signature
+    ):
+        # Nothing is stored for a request we cannot attribute to the tenant.
+        abort(401)
+    _store(conn, tenant, body)
 
 
 def _tenant(conn: Connection, slug: str) -> Tenant | None:
@@ -75,12 +84,19 @@ def _tenant(conn: Connection, slug: str) -> Tenant | None:
 
 def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
     try:
-        accept_whatsapp_envelope(conn, tenant, body, datetime.now(UTC))
+        with translated():
+            accepted = accept_whatsapp_envelope(conn, tenant, body, datetime.now(UTC))
     except UnparseableEnvelope as error:
         # The transaction may have failed (a body jsonb refuses). Nothing was written in it (the
         # tenant was only read), so start it over and keep the body as bytes.
         conn.rollback()
         _quarantine(conn, tenant, body, error.reason)
+    else:
+        if accepted.refused:
+            # The rest of the envelope is stored; the body is kept for the items left out.
+            more = len(accepted.refused) - 1
+            reason = accepted.refused[0] + (f" (and {more} more)" if more else "")
+            _quarantine(conn, tenant, body, reason)
 
 
 def _quarantine(conn: Connection, tenant: Tenant, body: bytes, reason: str) -> None:

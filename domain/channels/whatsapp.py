@@ -27,6 +27,13 @@ from domain.statuses import DeliveryStatus
 
 # Meta puts at most 1,000 updates in one POST; more means the body is not Meta's.
 MAX_ITEMS = 1000
+# Python's own default cap on int() (which also reads stored payloads back); converting longer
+# integers costs quadratic time. Meta's numbers are codes and timestamps of a dozen digits.
+MAX_INT_DIGITS = 4300
+# The longest id recado stores and indexes, in UTF-8 bytes. Meta's are far shorter (a wamid is
+# about 60 bytes, a biz_opaque_callback_data at most 512 characters); a btree index entry holds
+# about 2,700 bytes, so a longer id would fail its whole envelope's insert, or its step forever.
+MAX_ID_BYTES = 1024
 ENVELOPE_OBJECT = "whatsapp_business_account"
 SIGNATURE_PREFIX = "sha256="
 
@@ -102,7 +109,7 @@ def split_envelope(body: bytes, *, error_period: str = "") -> list[EnvelopeEvent
     except UnicodeDecodeError as exc:
         raise UnparseableEnvelope(f"body is not UTF-8 (invalid byte at {exc.start})") from None
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         raise UnparseableEnvelope(
             f"body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
@@ -142,6 +149,54 @@ def split_envelope(body: bytes, *, error_period: str = "") -> list[EnvelopeEvent
             for event in _value_events(value, f"{where}.value", error_period):
                 events.setdefault(event.provider_event_id, event)
     return [replace(event, position=n) for n, event in enumerate(events.values())]
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise UnparseableEnvelope(
+            f"body is not JSON we can read: an integer of more than {MAX_INT_DIGITS} digits"
+        )
+    return int(digits)
+
+
+def storable_events(events: list[EnvelopeEvent]) -> tuple[list[EnvelopeEvent], list[str]]:
+    """Split events into those recado can store and why each of the others cannot be.
+
+    An item whose ids are too long to index is left out alone, so the rest of its envelope is
+    still stored; the caller quarantines the body for it.
+    """
+    storable: list[EnvelopeEvent] = []
+    refused: list[str] = []
+    for n, event in enumerate(events):
+        oversize = oversize_id(event.item)
+        if oversize is None:
+            storable.append(event)
+        else:
+            refused.append(f"{event.kind.value} item {n}: {oversize}")
+    return storable, refused
+
+
+# The ids of a stored item that PostgreSQL indexes, directly or as part of an event key.
+_INDEXED_IDS = (
+    ("message", ("id", "from", "from_user_id")),
+    ("contact", ("wa_id", "user_id")),
+    ("status", ("id", "status", "recipient_id", "recipient_user_id", "biz_opaque_callback_data")),
+)
+
+
+def oversize_id(item: Json) -> str | None:
+    """Which id of a stored item is longer than MAX_ID_BYTES (never quoting it), else None."""
+    for part, keys in _INDEXED_IDS:
+        obj = item.get(part)
+        if not isinstance(obj, dict):
+            continue
+        for key in keys:
+            value = obj.get(key)
+            # Lone surrogates (from \ud800 escapes) are measured, not refused here.
+            size = len(value.encode("utf-8", "surrogatepass")) if isinstance(value, str) else 0
+            if size > MAX_ID_BYTES:
+                return f"{part}.{key} is {size} bytes, more than {MAX_ID_BYTES}"
+    return None
 
 
 def _value_events(value: Json, where: str, error_period: str) -> list[EnvelopeEvent]:
@@ -239,6 +294,7 @@ def _json_type(value: object) -> str:
 def parse_message(item: Json) -> InboundMessage:
     """Parse a stored message item; unknown types become UNSUPPORTED rather than failing."""
     message = _part(item, "message")
+    _refuse_oversize_ids(item)
     contact = item.get("contact")
     contact = contact if isinstance(contact, dict) else {}
 
@@ -306,6 +362,7 @@ def parse_message(item: Json) -> InboundMessage:
 def parse_status(item: Json) -> StatusUpdate:
     """Parse a stored status item (sent, delivered, read or failed)."""
     status = _part(item, "status")
+    _refuse_oversize_ids(item)
     message_id = _str(status, "id")
     if message_id is None:
         raise UnknownMessageShape("status has no 'id'")
@@ -461,6 +518,13 @@ def _contacts(shared: object, details: Json) -> str | None:
 
 
 # --- small helpers ----------------------------------------------------------------------------
+
+
+def _refuse_oversize_ids(item: Json) -> None:
+    # Stored before ids were measured at the webhook, or inserted by hand: retrying cannot help.
+    oversize = oversize_id(item)
+    if oversize is not None:
+        raise UnknownMessageShape(oversize)
 
 
 def _part(item: Json, key: str) -> Json:

@@ -445,6 +445,30 @@ def test_unparseable_stored_event_is_a_permanent_failure(client, tenant, db, wor
     assert exception_type.endswith("UnknownMessageShape")
 
 
+def test_stored_message_with_an_oversize_sender_is_a_permanent_failure(client, tenant, db, worker):
+    from actors.chain import enqueue
+    from actors.ingest import ingest_event
+
+    # A 300 KB wa_id can never be a contact's key (PostgreSQL's btree index holds ~2.7 KB):
+    # dead-lettered at the first attempt, not retried for an hour as if transient.
+    item = _message_item("wamid.oversize-sender")
+    item["message"]["from"] = item["contact"]["wa_id"] = "1" + "0123456789" * 30_000
+    with db.transaction():
+        event_id = db.execute(
+            "INSERT INTO inbound_events (tenant_id, channel, kind, provider_event_id, payload)"
+            " VALUES (%s, 'whatsapp', 'message', 'wamid.oversize-sender', %s) RETURNING id",
+            (tenant.id, json.dumps(item)),
+        ).fetchone()[0]
+        enqueue(db, [ingest_event.message(event_id)])
+    wait_for(lambda: count(db, "dead_letters") == 1)
+    attempts, exception_text = db.execute(
+        "SELECT attempts, exception_text FROM dead_letters"
+    ).fetchone()
+    assert attempts == 1
+    assert "message.from" in exception_text
+    assert count(db, "contacts") == 0
+
+
 def _message_item(wamid: str) -> dict:
     envelope = json.loads(fixture_body("text.json"))
     value = envelope["entry"][0]["changes"][0]["value"]

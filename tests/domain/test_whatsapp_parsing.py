@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from domain.channels.whatsapp import (
+    MAX_ID_BYTES,
+    MAX_INT_DIGITS,
     MAX_ITEMS,
     handshake_challenge,
     parse_error,
@@ -17,6 +19,7 @@ from domain.channels.whatsapp import (
     parse_status,
     sign,
     split_envelope,
+    storable_events,
     verify_signature,
 )
 from domain.errors import UnknownMessageShape, UnparseableEnvelope
@@ -817,3 +820,75 @@ def test_value_level_error_repeats_in_another_period_are_new_events():
     (later,) = split_envelope(body, error_period="2026-11-22T11")
     assert first.provider_event_id == again.provider_event_id
     assert later.provider_event_id != first.provider_event_id
+
+
+# --- hostile values: huge integers, oversize ids ------------------------------------------
+
+
+@pytest.mark.parametrize("digits", [MAX_INT_DIGITS + 1, 100_000])
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_integers_longer_than_python_reads_make_the_body_unparseable(digits: int, sign: str):
+    body = raw("text.json").replace(b'"1749416383"', (sign + "9" * digits).encode())
+    with pytest.raises(UnparseableEnvelope, match=f"more than {MAX_INT_DIGITS} digits"):
+        split_envelope(body)
+
+
+def test_integers_up_to_the_limit_are_read():
+    body = raw("text.json").replace(b'"1749416383"', b"-" + b"9" * MAX_INT_DIGITS)
+    assert only(split_envelope(body)).item["message"]["timestamp"] == -int("9" * MAX_INT_DIGITS)
+
+
+def _with_ids(message: dict[str, Any], status: dict[str, Any]) -> list[EnvelopeEvent]:
+    envelope = doc("text.json")
+    value_of(envelope)["messages"][0].update(message)
+    value_of(envelope)["contacts"][0]["wa_id"] = value_of(envelope)["messages"][0]["from"]
+    value_of(envelope)["statuses"] = [
+        {"id": "wamid.out", "status": "sent", "timestamp": "1749416383", **status}
+    ]
+    return split_envelope(encode(envelope))
+
+
+def test_ids_up_to_the_limit_are_storable():
+    at_limit = "é" * (MAX_ID_BYTES // 2)  # two bytes each in UTF-8
+    events = _with_ids(
+        {"id": at_limit, "from": at_limit}, {"id": at_limit, "biz_opaque_callback_data": at_limit}
+    )
+    assert storable_events(events) == (events, [])
+
+
+@pytest.mark.parametrize(
+    ("message", "status", "refused"),
+    [
+        ({"id": "w" * (MAX_ID_BYTES + 1)}, {}, "message item 0: message.id is 1025 bytes"),
+        ({"from": "1" * 300_000}, {}, "message item 0: message.from is 300000 bytes"),
+        ({"from_user_id": "US." * 400}, {}, "message.from_user_id is 1200 bytes"),
+        ({}, {"id": "é" * 513}, "status item 1: status.id is 1026 bytes"),
+        ({}, {"status": "s" * 2000}, "status.status is 2000 bytes"),
+        ({}, {"recipient_id": "1" * 5000}, "status.recipient_id is 5000 bytes"),
+        ({}, {"biz_opaque_callback_data": "c" * 1025}, "status.biz_opaque_callback_data is"),
+    ],
+)
+def test_an_item_with_an_oversize_id_is_refused_alone(message, status, refused: str):
+    events = _with_ids(message, status)
+    storable, reasons = storable_events(events)
+    assert len(storable) == 1
+    (reason,) = reasons
+    assert refused in reason
+    assert f"more than {MAX_ID_BYTES}" in reason
+    assert len(reason) < 100  # never the id itself
+    # The parsers refuse it too, should such an item be stored (permanent, never retried).
+    (kept,) = storable
+    (left_out,) = (e for e in events if e is not kept)
+    parse = parse_message if left_out.kind is EventKind.MESSAGE else parse_status
+    with pytest.raises(UnknownMessageShape, match="bytes, more than"):
+        parse(left_out.item)
+
+
+def test_an_oversize_contact_id_is_refused_with_its_message():
+    envelope = doc("text.json")
+    value_of(envelope)["contacts"][0]["user_id"] = "U" * 2000
+    (event,) = split_envelope(encode(envelope))
+    assert storable_events([event]) == (
+        [],
+        ["message item 0: contact.user_id is 2000 bytes, more than 1024"],
+    )

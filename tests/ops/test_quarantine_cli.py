@@ -1,5 +1,7 @@
 """`recado quarantine`: a quarantined body is visible and, once parseable, replayed once."""
 
+import json
+
 from click.testing import CliRunner
 
 from ops.cli import main
@@ -53,7 +55,29 @@ def test_replaying_a_body_postgres_cannot_store_says_still_unparseable(client, t
 
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit)
-    assert f"{quarantine_id}: still unparseable: not storable as JSON" in result.output
+    assert (
+        f"{quarantine_id}: still unparseable: not storable: value refused by PostgreSQL"
+        in result.output
+    )
     assert count(db, "quarantine", "replayed_at IS NULL") == 1
     assert count(db, "inbound_events") == 0
     assert queued_jobs(db) == []
+
+
+def test_body_kept_for_an_oversize_item_stays_quarantined_on_replay(client, tenant, db):
+    envelope = json.loads(fixture_body("text.json"))
+    messages = envelope["entry"][0]["changes"][0]["value"]["messages"]
+    messages.insert(0, {**messages[0], "id": "wamid." + "x" * 3000})
+    body = json.dumps(envelope).encode()
+    assert client.post(URL, data=body, headers=signed_headers(body)).status_code == 200
+    # The legitimate message is stored at once; the body waits in quarantine for the other.
+    assert count(db, "inbound_events") == 1
+    listed = CliRunner().invoke(main, ["quarantine", "list"])
+    assert "message item 0: message.id is 3006 bytes" in listed.output
+
+    replayed = CliRunner().invoke(main, ["quarantine", "replay", "1"])
+    assert replayed.exit_code == 1
+    assert "still refused" in replayed.output
+    assert count(db, "quarantine", "replayed_at IS NULL") == 1
+    assert count(db, "inbound_events") == 1
+    assert len(queued_jobs(db)) == 1

@@ -11,6 +11,7 @@ tests/webapp/test_database_outage.py covers that, not this module.)
     RECADO_FUZZ_EXAMPLES=10000 .venv/bin/python -m pytest tests/webapp/test_webhook_fuzz.py
 """
 
+import hashlib
 import io
 import itertools
 import json
@@ -23,7 +24,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.channels.whatsapp import sign, split_envelope
+from domain.channels.whatsapp import (
+    MAX_ID_BYTES,
+    MAX_INT_DIGITS,
+    sign,
+    split_envelope,
+    storable_events,
+)
 from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelope
 from domain.models import EventKind
 from tests.conftest import fixture_body, signed_headers
@@ -42,14 +49,16 @@ TOTAL_EXAMPLES = int(os.environ.get("RECADO_FUZZ_EXAMPLES", "600"))
 # Each strategy's share of the budget; they add up to 1.
 SHARES = {
     "malformed": 0.14,
-    "wrong_types": 0.16,
+    "wrong_types": 0.14,
     "nesting": 0.06,
     "huge": 0.03,
     "unicode": 0.12,
-    "signatures": 0.10,
-    "tenants": 0.08,
-    "hostile_values": 0.16,
-    "handshake": 0.15,
+    "signatures": 0.09,
+    "tenants": 0.07,
+    "hostile_values": 0.14,
+    "huge_integers": 0.04,
+    "oversize_ids": 0.05,
+    "handshake": 0.12,
 }
 
 
@@ -109,14 +118,17 @@ def post_signed(client, db, tenant, body: bytes, content_type: str = "applicatio
     events, quarantined, jobs = (a - b for a, b in zip(snapshot(db), before, strict=True))
     assert events == jobs  # every new event has its first job, and no job comes alone
     if quarantined:
-        assert (quarantined, events) == (1, 0)
+        assert quarantined == 1
         (stored,) = db.execute("SELECT body FROM quarantine ORDER BY id DESC LIMIT 1").fetchone()
         assert bytes(stored) == body
-        return 0
-    # Not quarantined: the body split cleanly, and each of its events is stored for this tenant
-    # (now, or by an earlier delivery of the same event).
+        if events == 0:
+            return 0
+    # Not quarantined whole: the body split cleanly, and each of its storable events is stored
+    # for this tenant (now, or by an earlier delivery of the same event); the body is
+    # quarantined exactly when some item was refused.
     periods = {period_before, error_period()}
-    expected = split_envelope(body)
+    expected, refused = storable_events(split_envelope(body))
+    assert bool(refused) == bool(quarantined)
     candidates = {
         e.provider_event_id: (
             [f"{e.provider_event_id}:{p}" for p in periods]
@@ -364,6 +376,69 @@ def test_valid_envelopes_with_hostile_values(
         assert stored["id"] == wamid
         assert stored["from"] == wa_id
         assert stored["timestamp"] == str(timestamp)
+
+
+@fuzz("huge_integers")
+@given(
+    path=st.sampled_from(TEMPLATE_PATHS),
+    digits=st.integers(min_value=MAX_INT_DIGITS - 2, max_value=MAX_INT_DIGITS + 2)
+    | st.integers(min_value=1, max_value=200_000),
+    sign=st.sampled_from(["", "-"]),
+    wamid=st.integers(min_value=0, max_value=5),
+)
+def test_huge_integers_anywhere(client, tenant, db, path, digits, sign, wamid):
+    # Written into the JSON text: no Python int of that size is ever built to encode it.
+    marker = "__INTEGER__"
+    document = replaced(valid_envelope(f"wamid.integer-{wamid}"), path, marker, delete=False)
+    body = json.dumps(document).replace(json.dumps(marker), sign + "7" * digits, 1)
+    post_signed(client, db, tenant, body.encode())
+
+
+def incompressible(size: int, seed: int) -> str:
+    # Random hex: PostgreSQL compresses index entries, and this does not shrink under its limit.
+    return hashlib.shake_256(f"{seed}".encode()).hexdigest(size // 2 + 1)[:size]
+
+
+ID_FIELDS = [
+    ("message", "id"),
+    ("message", "from"),
+    ("message", "from_user_id"),
+    ("contact", "wa_id"),
+    ("contact", "user_id"),
+    ("status", "id"),
+    ("status", "status"),
+    ("status", "recipient_id"),
+    ("status", "biz_opaque_callback_data"),
+]
+
+
+@fuzz("oversize_ids")
+@given(
+    field=st.sampled_from(ID_FIELDS),
+    size=st.integers(min_value=MAX_ID_BYTES - 2, max_value=MAX_ID_BYTES + 2)
+    | st.integers(min_value=1, max_value=300_000),
+    seed=st.integers(min_value=0, max_value=2**32),
+)
+def test_oversize_ids_next_to_a_legitimate_message(client, tenant, db, field, size, seed):
+    serial = next(SERIAL)
+    envelope = text_envelope(
+        PHONE_NUMBER_ID,
+        [
+            TextMessage("16505551234", "Sheena", f"wamid.oversize-{serial}", "hi", 1),
+            TextMessage("16505554321", "Ana", f"wamid.legitimate-{serial}", "hello", 1),
+        ],
+    )
+    value = envelope["entry"][0]["changes"][0]["value"]
+    value["statuses"] = [{"id": f"wamid.out-{serial}", "status": "sent", "timestamp": "1"}]
+    part, key = field
+    target = {"message": value["messages"][0], "contact": value["contacts"][0]}.get(part)
+    (target or value["statuses"][0])[key] = incompressible(size, seed)
+    post_signed(client, db, tenant, encode(envelope))
+    # Whatever happened to the hostile item, the legitimate message next to it is stored.
+    assert db.execute(
+        "SELECT count(*) FROM inbound_events WHERE tenant_id = %s AND provider_event_id = %s",
+        (tenant.id, f"wamid.legitimate-{serial}"),
+    ).fetchone() == (1,)
 
 
 # --- requests that must be refused ------------------------------------------------------------

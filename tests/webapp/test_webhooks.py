@@ -1,7 +1,10 @@
 """The WhatsApp webhook: a 2xx means stored with its first job; anything else stored nothing."""
 
+import hashlib
 import json
+import logging
 import threading
+from collections import Counter
 
 import httpx
 import pytest
@@ -227,3 +230,130 @@ def test_signed_body_postgres_cannot_store_as_json_is_quarantined(client, tenant
     assert bytes(stored) == body
     assert count(db, "inbound_events") == 0
     assert queued_jobs(db) == []
+
+
+# --- hostile values: huge integers, oversize ids, concurrent envelopes ------------------------
+
+
+def incompressible(size: int, seed: str = "") -> str:
+    # PostgreSQL compresses index entries; random hex does not shrink under the btree limit.
+    return hashlib.shake_256(f"{seed}{size}".encode()).hexdigest(size // 2 + 1)[:size]
+
+
+def test_signed_body_with_a_huge_integer_is_quarantined(client, tenant, db):
+    # Python's int() refuses more than 4,300 digits; the body is authenticated, so it is kept.
+    body = fixture_body("text.json").replace(b'"timestamp": "1749416383"', b'"n": ' + b"7" * 4301)
+    assert post(client, body).status_code == 200
+    (reason, stored) = db.execute("SELECT reason, body FROM quarantine").fetchone()
+    assert "digits" in reason
+    assert bytes(stored) == body
+    assert count(db, "inbound_events") == 0
+    assert queued_jobs(db) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [
+        ("message", "id"),
+        ("message", "from"),
+        ("message", "from_user_id"),
+        ("status", "id"),
+        ("status", "biz_opaque_callback_data"),
+    ],
+)
+def test_oversize_id_is_quarantined_and_the_rest_of_the_envelope_is_stored(
+    client, tenant, db, where, field
+):
+    # 300 KB, far past the ~2.7 KB a btree index entry can hold.
+    huge = incompressible(300_000, field)
+    envelope = json.loads(fixture_body("text.json"))
+    value = envelope["entry"][0]["changes"][0]["value"]
+    legitimate = dict(value["messages"][0], id="wamid.legitimate")
+    if where == "message":
+        value["messages"] = [{**legitimate, "id": "wamid.hostile", field: huge}, legitimate]
+    else:
+        value["statuses"] = [
+            {"id": "wamid.out", "status": "sent", "timestamp": "1749416383", field: huge}
+        ]
+        value["messages"] = [legitimate]
+    body = json.dumps(envelope).encode()
+    assert post(client, body).status_code == 200
+    stored = db.execute("SELECT provider_event_id FROM inbound_events").fetchall()
+    assert stored == [("wamid.legitimate",)]
+    assert len(queued_jobs(db)) == 1
+    (reason, kept) = db.execute("SELECT reason, body FROM quarantine").fetchone()
+    assert f"{where}.{field}" in reason
+    assert huge not in reason
+    assert bytes(kept) == body
+    # The provider's redelivery stores nothing twice and keeps the body aside again.
+    assert post(client, body).status_code == 200
+    assert count(db, "inbound_events") == 1
+    assert len(queued_jobs(db)) == 1
+
+
+def test_a_deadlock_is_retried_inside_the_request(client, tenant, db, caplog):
+    # The first insert loses a deadlock (as PostgreSQL reports it); the request runs again.
+    db.execute(
+        "CREATE SEQUENCE lose_once;"
+        " CREATE FUNCTION lose_once() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+        "  IF nextval('lose_once') = 1 THEN"
+        "   RAISE EXCEPTION 'deadlock detected' USING ERRCODE = 'deadlock_detected';"
+        "  END IF; RETURN NEW; END$$;"
+        " CREATE TRIGGER lose_once BEFORE INSERT ON inbound_events"
+        "  FOR EACH ROW EXECUTE FUNCTION lose_once()"
+    )
+    try:
+        response = post(client, fixture_body("text.json"))
+    finally:
+        db.execute(
+            "DROP TRIGGER lose_once ON inbound_events; DROP FUNCTION lose_once();"
+            " DROP SEQUENCE lose_once"
+        )
+    assert response.status_code == 200
+    assert count(db, "inbound_events") == 1
+    assert len(queued_jobs(db)) == 1
+    assert "DeadlockDetected, running the transaction again" in caplog.text
+
+
+def test_one_envelope_posted_concurrently_in_opposite_orders_stores_each_event_once(
+    live_server, tenant, db, caplog
+):
+    envelope = json.loads(fixture_body("text.json"))
+    messages = envelope["entry"][0]["changes"][0]["value"]["messages"]
+    items = [dict(messages[0], id=f"wamid.both-ways-{n}") for n in range(200)]
+    bodies = []
+    for order in (items, items[::-1]):
+        messages[:] = order
+        bodies.append(json.dumps(envelope).encode())
+    statuses: list[int] = []
+    start = threading.Barrier(16)
+
+    def deliver(body: bytes) -> None:
+        start.wait()
+        response = httpx.post(
+            f"{live_server}{URL}", content=body, headers=signed_headers(body), timeout=30
+        )
+        statuses.append(response.status_code)
+
+    # A millisecond per row (as on a loaded server) keeps the deliveries' inserts overlapping:
+    # in the order each body lists its items, two of them would wait for each other.
+    db.execute(
+        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$BEGIN PERFORM pg_sleep(0.001); RETURN NEW; END$$;"
+        " CREATE TRIGGER slow_insert BEFORE INSERT ON inbound_events"
+        "  FOR EACH ROW EXECUTE FUNCTION slow_insert()"
+    )
+    threads = [threading.Thread(target=deliver, args=(bodies[n % 2],)) for n in range(16)]
+    try:
+        with caplog.at_level(logging.WARNING, logger="webapp"):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        db.execute("DROP TRIGGER slow_insert ON inbound_events; DROP FUNCTION slow_insert()")
+    assert Counter(statuses) == {200: 16}
+    assert count(db, "inbound_events") == 200
+    assert len(queued_jobs(db)) == 200
+    # Inserted in one canonical order, the deliveries never even deadlocked.
+    assert [r.getMessage() for r in caplog.records if "again" in r.getMessage()] == []
