@@ -40,6 +40,8 @@ class Settings:
     # Answer cache: entries kept per tenant, and how close a question must be to reuse an answer.
     answer_cache_max_entries: int = 500
     answer_cache_similarity: float = 0.92
+    # Bearer token /metrics requires; None: /metrics answers loopback clients only.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -72,6 +74,7 @@ class Settings:
             llm_output_price=_decimal(env.get("RECADO_LLM_OUTPUT_USD_PER_MTOK")),
             answer_cache_max_entries=int(env.get("RECADO_ANSWER_CACHE_MAX_ENTRIES", "500")),
             answer_cache_similarity=float(env.get("RECADO_ANSWER_CACHE_SIMILARITY", "0.92")),
+            metrics_token=env.get("RECADO_METRICS_TOKEN") or None,
         )
 
 
