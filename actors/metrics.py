@@ -35,8 +35,12 @@ class MetricsSnapshotter:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """End the thread, or, when it never started, close what direct `refresh` calls opened."""
         self._stopping.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        else:
+            self._disconnect()
 
     def _run(self) -> None:
         try:
