@@ -7,7 +7,8 @@ bench.ingest, with RECADO_METRICS_TOKEN set. At each size it measures, at one fi
   select1  SELECT 1 on one psycopg connection per thread: the database round trip alone
   readyz   GET /readyz
   metrics  GET /metrics with the bearer token
-  webhook  signed webhook POSTs from 4 threads while `concurrency` threads scrape /metrics
+  webhook  signed webhook POSTs from 4 threads
+  webhook_scraped  the same while `concurrency` threads scrape /metrics (metrics_scraping)
 Then it loads N `done` rows into dramatiq.queue (what RECADO_QUEUE_RETENTION_DAYS keeps), runs
 VACUUM ANALYZE as autovacuum would, and measures again. The last line is one JSON object.
 """
@@ -71,10 +72,10 @@ def load_finished_rows(url: str, rows: int) -> float:
             conn.execute(
                 "INSERT INTO dramatiq.queue (message_id, queue_name, state, mtime, message)"
                 " SELECT gen_random_uuid(), (ARRAY['ingest', 'send', 'assistant'])[1 + i %% 3],"
-                " 'done', now() - interval '7 days' * i / %s,"
+                " 'done', now() - interval '7 days' * i / %s::bigint,"
                 " jsonb_build_object('queue_name', 'ingest', 'actor_name', 'ingest_event',"
                 " 'args', jsonb_build_array(i), 'options', '{}'::jsonb)"
-                " FROM generate_series(%s, %s) AS i",
+                " FROM generate_series(%s::bigint, %s::bigint) AS i",
                 (rows, first + 1, last),
             )
             print(f"  loaded {last:,} finished rows", file=sys.stderr)
@@ -92,6 +93,7 @@ def measure(port: int, url: str, token: str, args: argparse.Namespace, secret: s
             conn.close()
     readyz = run_for(args.seconds, args.concurrency, get_op(port, "/readyz", {}))
     metrics = run_for(args.seconds, args.concurrency, get_op(port, "/metrics", bearer))
+    webhook = run_for(args.seconds, WEBHOOK_THREADS, webhook_op(port, secret))
     # Webhooks while the scrapers hammer /metrics: what an open, slow /metrics did to them.
     scraping: list[Measure] = []
     scrapers = threading.Thread(
@@ -100,11 +102,16 @@ def measure(port: int, url: str, token: str, args: argparse.Namespace, secret: s
         )
     )
     scrapers.start()
-    webhook = run_for(args.seconds, WEBHOOK_THREADS, webhook_op(port, secret))
+    scraped = run_for(args.seconds, WEBHOOK_THREADS, webhook_op(port, secret))
     scrapers.join()
-    measures = {"select1": select1, "readyz": readyz, "metrics": metrics, "webhook": webhook}
-    measures["metrics_during_webhooks"] = scraping[0]
-    return measures
+    return {
+        "select1": select1,
+        "readyz": readyz,
+        "metrics": metrics,
+        "webhook": webhook,
+        "webhook_scraped": scraped,
+        "metrics_scraping": scraping[0],
+    }
 
 
 def summary(measures: dict[str, Measure]) -> dict[str, float | int]:

@@ -25,8 +25,8 @@ FIGURES = {
     "prefilled_webhook_p99_ms", "empty_webhook_p99_ms", "prefilled_vs_empty", "rss_jobs",
     "rss_start_kib", "rss_end_kib", "rss_peak_kib", "rss_noop_per_s", "health_rows",
     "health_select1_p50_ms", "health_readyz_p50_ms_empty", "health_readyz_p50_ms_full",
-    "health_metrics_p50_ms_empty", "health_metrics_p50_ms_full", "health_webhook_p99_ms_empty",
-    "health_webhook_p99_ms_full",
+    "health_metrics_p50_ms_empty", "health_metrics_p50_ms_full", "health_webhook_p99_ms_full",
+    "health_webhook_scraped_p99_ms_full",
 }  # fmt: skip
 
 
