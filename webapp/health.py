@@ -48,8 +48,10 @@ def readyz() -> tuple[Response, int]:
             broker_queue.probe(conn)
             checks["broker"] = "ok"
     except UNAVAILABLE as error:
-        checks.setdefault("database", f"unavailable: {type(error).__name__}")
-        checks.setdefault("broker", "unknown")
+        failure = f"unavailable: {type(error).__name__}"
+        checks.setdefault("database", failure)
+        # The database answered but the queue table did not (locked, or past the time limit).
+        checks.setdefault("broker", failure if checks["database"] == "ok" else "unknown")
     if settings.redis_url:
         try:
             client = redis.Redis.from_url(
