@@ -29,40 +29,36 @@ class MetricsSnapshotter:
         self.every = every
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metrics-snapshot", daemon=True)
-        self._conn: psycopg.Connection | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """End the thread, or, when it never started, close what direct `refresh` calls opened."""
         self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        else:
-            self._disconnect()
+        self._thread.join(timeout)
 
     def _run(self) -> None:
-        try:
-            # First count at start: a new deployment has figures within seconds.
-            while not self._stopping.is_set():
-                try:
-                    self.refresh()
-                except psycopg.Error as error:
-                    # The database may be restarting, or the count hit its time limit.
-                    logger.warning("Metrics snapshot failed, retrying: %s", error)
-                    self._disconnect()
-                except Exception:
-                    logger.exception("Metrics snapshot failed, retrying.")
-                    self._disconnect()
-                self._stopping.wait(self.every.total_seconds())
-        finally:
-            self._disconnect()
+        # First count at start: a new deployment has figures within seconds.
+        while not self._stopping.is_set():
+            try:
+                self.refresh()
+            except psycopg.Error as error:
+                # The database may be restarting, or the count hit its time limit.
+                logger.warning("Metrics snapshot failed, retrying: %s", error)
+            except Exception:
+                logger.exception("Metrics snapshot failed, retrying.")
+            self._stopping.wait(self.every.total_seconds())
 
     def refresh(self) -> bool:
         """Count and save, unless another process holds the job or counted within the period."""
-        conn = self._connection()
-        with conn.transaction():
+        # A connection per round, not held between them: most rounds take nothing, and idle
+        # worker processes should not hold one more connection each.
+        with (
+            connect(
+                self.settings.database_url, application_name="recado-metrics", autocommit=True
+            ) as conn,
+            conn.transaction(),
+        ):
             if not try_job_lock(conn, METRICS_JOB_LOCK):
                 return False
             # Another process's count within the period is as good as ours.
@@ -71,15 +67,3 @@ class MetricsSnapshotter:
             limit_statement_time(conn, COUNT_TIME_LIMIT)
             metrics_snapshot.refresh(conn)
         return True
-
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(
-                self.settings.database_url, application_name="recado-metrics", autocommit=True
-            )
-        return self._conn
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
