@@ -1,4 +1,4 @@
-"""One worker process: Dramatiq's worker threads plus the broker's housekeeping thread.
+"""One worker process: Dramatiq's worker threads, the broker's housekeeping and metrics threads.
 
 `python -m actors.worker --threads N [--queue Q ...] [--import MODULE ...]`
 """
@@ -16,6 +16,7 @@ from types import FrameType
 import dramatiq
 
 from actors.broker import Housekeeping
+from actors.metrics import MetricsSnapshotter
 from domain.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -54,14 +55,17 @@ def run_worker(
         worker_timeout=WORKER_TIMEOUT_MS,
     )
     housekeeping = Housekeeping(settings)
+    snapshotter = MetricsSnapshotter(settings)
     try:
         worker.start()
         housekeeping.start()
+        snapshotter.start()
         logger.info("Worker started: %d threads, queues %s.", threads, sorted(broker.queues))
         # A timed wait keeps the main thread responsive to signals.
         while not stopping.wait(1.0):
             pass
     finally:
+        snapshotter.stop()
         housekeeping.stop()
         worker.stop(timeout=int(DRAIN_TIMEOUT_SECONDS * 1000))
         for sig, handler in previous.items():

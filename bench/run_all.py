@@ -10,6 +10,8 @@ Runs, one after another, each as its own process whose last line is its JSON fig
   processes 1/2/4  bench.delivery with 1, 2 and 4 worker processes (smaller N, no paced phase)
   prefill        bench.scaling prefill: ingest on an empty database vs with 1,000,000 messages
   rss            bench.scaling rss: a worker's VmRSS at start and after 100,000 no-op jobs
+  health         bench.health: /readyz, /metrics and webhooks under scraping at 0 and at
+                 5,000,000 finished broker rows, beside SELECT 1
 `--quick` scales every step down to a smoke run. A step that exits non-zero (its own checks:
 every message stored, sent or answered exactly once) fails the run. The last line printed is
 one JSON object with all figures, the checks and each step's duration (docs/PERFORMANCE.md).
@@ -50,8 +52,10 @@ def steps(quick: bool) -> list[Step]:
         prefill = ("prefill", "--messages", "5000", "--seconds", "0.5", "--concurrency", "2")
         prefill += ("--web-workers", "1", "--web-threads", "4")
         rss = ("rss", "--jobs", "600", "--batch", "200", "--threads", "2")
+        health = ("--rows", "20000", "--seconds", "0.5", "--concurrency", "4")
+        health += ("--web-workers", "1", "--web-threads", "4")
     else:
-        ingest = delivery = conversation = ()
+        ingest = delivery = conversation = health = ()
         scaled = ("--messages", "1000", "--threads", "8", "--paced-seconds", "0")
         prefill = ("prefill",)
         rss = ("rss",)
@@ -65,6 +69,7 @@ def steps(quick: bool) -> list[Step]:
         ),
         Step("prefill", "bench.scaling", prefill),
         Step("rss", "bench.scaling", rss),
+        Step("health", "bench.health", health),
     ]
 
 
@@ -174,6 +179,14 @@ def collect(outcomes: dict[str, Outcome]) -> dict[str, object]:
             "rss_growth_kib": get("rss", "rss_growth_kib"),
             "rss_growth_after_first_batch_kib": get("rss", "rss_growth_after_first_batch_kib"),
             "rss_noop_per_s": get("rss", "noop_per_s"),
+            "health_rows": get("health", "rows"),
+            "health_select1_p50_ms": get("health", "full_select1_p50_ms"),
+            "health_readyz_p50_ms_empty": get("health", "empty_readyz_p50_ms"),
+            "health_readyz_p50_ms_full": get("health", "full_readyz_p50_ms"),
+            "health_metrics_p50_ms_empty": get("health", "empty_metrics_p50_ms"),
+            "health_metrics_p50_ms_full": get("health", "full_metrics_p50_ms"),
+            "health_webhook_p99_ms_full": get("health", "full_webhook_p99_ms"),
+            "health_webhook_scraped_p99_ms_full": get("health", "full_webhook_scraped_p99_ms"),
         }
     )
     return figures
@@ -231,6 +244,14 @@ def table(figures: dict[str, object]) -> list[tuple[str, str, str, str, str]]:
             "empty database", "empty_webhook_rps"),
         row(f"worker RSS after {_number(f.get('rss_jobs'))} no-op jobs", "rss_end_kib",
             "RSS at start", "rss_start_kib", " KiB"),
+        row(f"GET /metrics p50, {_number(f.get('health_rows'))} finished rows",
+            "health_metrics_p50_ms_full", "0 finished rows", "health_metrics_p50_ms_empty", " ms"),
+        row(f"GET /readyz p50, {_number(f.get('health_rows'))} finished rows",
+            "health_readyz_p50_ms_full", "0 finished rows", "health_readyz_p50_ms_empty", " ms"),
+        row("GET /metrics p50, same rows", "health_metrics_p50_ms_full",
+            "SELECT 1 p50", "health_select1_p50_ms", " ms"),
+        row("webhook p99 while /metrics is scraped", "health_webhook_scraped_p99_ms_full",
+            "not scraped", "health_webhook_p99_ms_full", " ms"),
     ]  # fmt: skip
     return rows
 

@@ -1,4 +1,8 @@
-"""Assistant figures for /metrics, across all tenants, read at each scrape."""
+"""Assistant figures for /metrics, across all tenants.
+
+Whole-history counts are read by the metrics snapshot job (db/metrics_snapshot.py); the others
+read indexed, live subsets at each scrape.
+"""
 
 from decimal import Decimal
 
@@ -6,7 +10,6 @@ from psycopg import Connection
 from psycopg.rows import tuple_row
 
 CACHE_RESULTS = ("hit_exact", "hit_semantic", "miss")
-CONVERSATION_STATUSES = ("open", "handoff", "closed")
 
 
 def replies_by_outcome(conn: Connection) -> list[tuple[str, str, int]]:
@@ -57,7 +60,17 @@ def llm_usage_this_month(conn: Connection) -> tuple[int, int, Decimal]:
     return int(row[0]), int(row[1]), Decimal(row[2])
 
 
-def conversations_by_status(conn: Connection) -> dict[str, int]:
+def live_conversations_by_status(conn: Connection) -> dict[str, int]:
+    """Open and handed-off conversations, through the partial index on live ones."""
     cur = conn.cursor(row_factory=tuple_row)
-    rows = cur.execute("SELECT status, count(*) FROM conversations GROUP BY status").fetchall()
-    return {status: 0 for status in CONVERSATION_STATUSES} | dict(rows)
+    rows = cur.execute(
+        "SELECT status, count(*) FROM conversations WHERE status <> 'closed' GROUP BY status"
+    ).fetchall()
+    return {"open": 0, "handoff": 0} | dict(rows)
+
+
+def closed_conversation_count(conn: Connection) -> int:
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute("SELECT count(*) FROM conversations WHERE status = 'closed'").fetchone()
+    assert row is not None
+    return row[0]

@@ -101,6 +101,16 @@ GROUP BY queue_name, state
 ORDER BY queue_name, state
 """
 
+# Only the unfinished rows, through the (state, mtime) index: the cost follows the backlog, not
+# the finished rows kept for RECADO_QUEUE_RETENTION_DAYS.
+_UNFINISHED_STATS = """
+SELECT queue_name, state::text AS state, count(*) AS count, min(mtime) AS oldest
+FROM dramatiq.queue
+WHERE state IN ('queued', 'consumed')
+GROUP BY queue_name, state
+ORDER BY queue_name, state
+"""
+
 
 @dataclass(frozen=True)
 class StaleMessage:
@@ -150,6 +160,29 @@ def purge_finished(conn: Connection, older_than: timedelta) -> int:
 def stats(conn: Connection) -> list[QueueStat]:
     cur = conn.cursor(row_factory=class_row(QueueStat))
     return cur.execute(_STATS).fetchall()
+
+
+def unfinished_stats(conn: Connection) -> list[QueueStat]:
+    """`stats` of the queued and consumed rows only, at a cost independent of the finished ones."""
+    cur = conn.cursor(row_factory=class_row(QueueStat))
+    return cur.execute(_UNFINISHED_STATS).fetchall()
+
+
+def row_estimate(conn: Connection) -> int:
+    """Rows in the queue table by the planner's statistics (autovacuum keeps them recent)."""
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'dramatiq.queue'::regclass"
+    ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def probe(conn: Connection) -> None:
+    """Raise unless the queue table answers: one primary-key lookup, whatever its size."""
+    conn.execute(
+        "SELECT 1 FROM dramatiq.queue WHERE message_id = '00000000-0000-0000-0000-000000000000'"
+    )
 
 
 def advisory_lock_count(conn: Connection) -> int:

@@ -194,6 +194,16 @@ def counts_by_state(conn: Connection) -> dict[str, int]:
     return {state: count for state, count in rows}
 
 
+def unsettled_counts(conn: Connection) -> dict[str, int]:
+    """Dead and requeued letters, through the state index: settled ones are never read."""
+    cur = conn.cursor(row_factory=tuple_row)
+    rows = cur.execute(
+        "SELECT state, count(*) FROM dead_letters WHERE state IN ('dead', 'requeued')"
+        " GROUP BY state"
+    ).fetchall()
+    return {"dead": 0, "requeued": 0} | dict(rows)
+
+
 def requeue_history(conn: Connection, dead_letter_id: int) -> list[tuple[str, str, datetime]]:
     cur = conn.cursor(row_factory=tuple_row)
     return cur.execute(

@@ -22,6 +22,11 @@ class TransactionConflict(RetryableError):
     """The transaction lost a deadlock or a serialization race; running it again can succeed."""
 
 
+class QueryTimedOut(RetryableError):
+    """A statement ran past the time limit its caller set (statement_timeout): a busy or
+    locked table, not a lost database."""
+
+
 class UnstorableValue(PermanentError):
     """PostgreSQL refuses a value (too large to index, invalid for its type), and always will."""
 
@@ -40,6 +45,8 @@ def translate(error: psycopg.Error) -> Exception | None:
     ):
         # psycopg_pool's PoolTimeout is an OperationalError without SQLSTATE, too.
         return DatabaseUnavailable(f"database unavailable: {type(error).__name__}")
+    if sqlstate == "57014":  # query_canceled, as statement_timeout cancels
+        return QueryTimedOut(f"query timed out: {type(error).__name__}")
     if sqlstate in _CONFLICTS:
         return TransactionConflict(f"transaction conflict: {type(error).__name__}")
     if isinstance(error, psycopg.DataError | pg_errors.ProgramLimitExceeded):

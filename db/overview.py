@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import Connection
-from psycopg.rows import class_row
+from psycopg.rows import class_row, tuple_row
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,11 @@ class Outbox:
     sending: int
     # Attempts whose outcome is unknown, waiting for a status webhook before any resend.
     awaiting_evidence: int
-    resends: int
     oldest: datetime | None
 
 
 def outbox(conn: Connection) -> Outbox:
-    """Outbound messages not yet accepted by the provider, and the resends made so far."""
+    """Outbound messages not yet accepted by the provider (the partial messages_outbox index)."""
     cur = conn.cursor(row_factory=class_row(Outbox))
     row = cur.execute(
         """
@@ -54,13 +53,20 @@ def outbox(conn: Connection) -> Outbox:
                count(*) FILTER (WHERE delivery_status = 'sending') AS sending,
                count(*) FILTER (WHERE delivery_status = 'sending' AND send_uncertain)
                    AS awaiting_evidence,
-               (SELECT coalesce(sum(resends), 0) FROM messages WHERE resends > 0) AS resends,
                min(created_at) AS oldest
         FROM messages WHERE delivery_status IN ('pending', 'sending')
         """
     ).fetchone()
     assert row is not None
     return row
+
+
+def resend_total(conn: Connection) -> int:
+    """Resends made so far, all messages: reads the whole table."""
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute("SELECT coalesce(sum(resends), 0) FROM messages WHERE resends > 0").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 @dataclass(frozen=True)

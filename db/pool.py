@@ -1,5 +1,7 @@
 """psycopg 3 connection pools for the web app, the workers and the CLI."""
 
+from datetime import timedelta
+
 from psycopg import Connection
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -53,3 +55,9 @@ def connect(url: str, *, application_name: str, autocommit: bool = False) -> Con
     return Connection.connect(
         url, autocommit=autocommit, row_factory=dict_row, **connect_kwargs(application_name)
     )
+
+
+def limit_statement_time(conn: Connection, limit: timedelta) -> None:
+    """Cancel any statement of the current transaction that runs longer than `limit`."""
+    milliseconds = max(1, int(limit.total_seconds() * 1000))
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(milliseconds),))

@@ -47,6 +47,8 @@ class Settings:
     answer_cache_similarity: float = 0.92
     # What of the conversation the model is sent: per message and per prompt.
     prompt_budget: PromptBudget = field(default_factory=PromptBudget)
+    # Bearer token /metrics requires; None: /metrics answers loopback clients only.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -86,6 +88,7 @@ class Settings:
                 message_chars=int(env.get("RECADO_PROMPT_MESSAGE_CHARS", "4000")),
                 conversation_chars=int(env.get("RECADO_PROMPT_CONVERSATION_CHARS", "16000")),
             ),
+            metrics_token=env.get("RECADO_METRICS_TOKEN") or None,
         )
 
 

@@ -7,7 +7,13 @@ import click
 from db.breakers import breaker_states
 from db.broker_queue import advisory_lock_count, stats
 from db.dead_letters import counts_by_state
-from db.overview import outbox, paused_tenants, quarantined_bodies, unprocessed_events
+from db.overview import (
+    outbox,
+    paused_tenants,
+    quarantined_bodies,
+    resend_total,
+    unprocessed_events,
+)
 from ops.database import cli_connection
 from ops.output import echo, format_age, format_table
 
@@ -27,6 +33,7 @@ def stats_() -> None:
         events = unprocessed_events(conn)
         quarantine = quarantined_bodies(conn)
         sending = outbox(conn)
+        resends = resend_total(conn)
         breakers = breaker_states(conn)
         paused = paused_tenants(conn)
     now = datetime.now(UTC)
@@ -59,7 +66,7 @@ def stats_() -> None:
     echo(
         f"outbox: {sending.pending} pending, {sending.sending} sending"
         f" ({sending.awaiting_evidence} awaiting evidence of acceptance),"
-        f" oldest {_age(now, sending.oldest)}; resends so far: {sending.resends}"
+        f" oldest {_age(now, sending.oldest)}; resends so far: {resends}"
     )
     echo("circuit breakers")
     if breakers:

@@ -88,7 +88,7 @@ _APP_TABLES = (
     "lead_updates, lead_service_interest, agent_notifications, llm_usage, answer_cache, replies,"
     " dead_letter_requeues, dead_letters, step_runs, pending_statuses, messages, quarantine,"
     " circuit_breakers, send_pacing, inbound_events, conversations, leads, contacts, tenants,"
-    " dramatiq.queue"
+    " metrics_snapshot, dramatiq.queue"
 )
 
 

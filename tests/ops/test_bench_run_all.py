@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = {
     "ingest", "delivery", "conversation", "processes_1", "processes_2", "processes_4", "prefill",
-    "rss",
+    "rss", "health",
 }  # fmt: skip
 FIGURES = {
     "ingest_webhook_rps", "ingest_webhook_p50_ms", "ingest_webhook_p99_ms", "ingest_insert_tps",
@@ -23,7 +23,10 @@ FIGURES = {
     "sends_vs_noop_4_processes", "sends_4_vs_1_processes", "prefill_messages",
     "empty_webhook_rps", "empty_insert_tps", "prefilled_webhook_rps", "prefilled_insert_tps",
     "prefilled_webhook_p99_ms", "empty_webhook_p99_ms", "prefilled_vs_empty", "rss_jobs",
-    "rss_start_kib", "rss_end_kib", "rss_peak_kib", "rss_noop_per_s",
+    "rss_start_kib", "rss_end_kib", "rss_peak_kib", "rss_noop_per_s", "health_rows",
+    "health_select1_p50_ms", "health_readyz_p50_ms_empty", "health_readyz_p50_ms_full",
+    "health_metrics_p50_ms_empty", "health_metrics_p50_ms_full", "health_webhook_p99_ms_full",
+    "health_webhook_scraped_p99_ms_full",
 }  # fmt: skip
 
 
@@ -50,5 +53,6 @@ def test_run_all_quick_passes_every_check_and_reports_every_figure() -> None:
         assert isinstance(value, int | float) and value > 0, (name, value)
     assert figures["prefill_messages"] == 5000
     assert figures["rss_jobs"] == 600
+    assert figures["health_rows"] == 20000
     # The table names each figure beside the baseline measured in the same run.
     assert "INSERT+COMMIT" in done.stdout and "no-op actor" in done.stdout

@@ -1,7 +1,8 @@
-"""/metrics reports the assistant's figures, read from the database at each scrape."""
+"""/metrics reports the assistant's figures: live ones at each scrape, totals as last counted."""
 
 import psycopg
 
+from db.metrics_snapshot import refresh
 from db.tenants import create_tenant
 
 
@@ -75,6 +76,7 @@ def test_metrics_report_replies_cache_handoffs_spend_and_conversations(client, t
         (tenant.id, other.id, tenant.id),
     )
 
+    refresh(db)
     response = client.get("/metrics")
 
     assert response.status_code == 200
@@ -103,15 +105,23 @@ def test_metrics_report_replies_cache_handoffs_spend_and_conversations(client, t
 
 
 def test_metrics_report_zeros_before_the_assistant_has_run(client, db):
+    before_any_count = set(client.get("/metrics").get_data(as_text=True).splitlines())
+    refresh(db)
     samples = set(client.get("/metrics").get_data(as_text=True).splitlines())
 
-    assert {
-        "recado_replies_stale_total 0.0",
-        'recado_answer_cache_lookups_total{result="miss"} 0.0',
-        "recado_handoffs_total 0.0",
+    live = {
         "recado_agent_notifications_open 0.0",
         'recado_llm_tokens_month{kind="prompt"} 0.0',
         "recado_llm_cost_usd_month 0.0",
         'recado_conversations{status="handoff"} 0.0',
-    } <= samples
+    }
+    totals = {
+        "recado_replies_stale_total 0.0",
+        'recado_answer_cache_lookups_total{result="miss"} 0.0',
+        "recado_handoffs_total 0.0",
+        'recado_conversations{status="closed"} 0.0',
+    }
+    assert live <= before_any_count
+    assert not totals & before_any_count
+    assert live | totals <= samples
     assert not [line for line in samples if line.startswith("recado_replies_total{")]
