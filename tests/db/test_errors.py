@@ -8,7 +8,13 @@ import threading
 import psycopg
 import pytest
 
-from db.errors import DatabaseUnavailable, TransactionConflict, UnstorableValue, translated
+from db.errors import (
+    DatabaseUnavailable,
+    QueryTimedOut,
+    TransactionConflict,
+    UnstorableValue,
+    translated,
+)
 from domain.errors import PermanentError, RetryableError
 
 
@@ -73,8 +79,17 @@ def test_a_value_its_type_refuses_is_an_unstorable_value():
         conn.execute("SELECT %s::jsonb", ('{"text": "a\\u0000b"}',))
 
 
-def test_other_operational_errors_are_left_as_they_are():
-    # A statement timeout is an OperationalError too, but not an unreachable database.
-    with connect() as conn, pytest.raises(psycopg.errors.QueryCanceled), translated():
+def test_a_statement_timeout_is_a_timed_out_query_not_an_unreachable_database():
+    # An OperationalError too, but the database answered: the caller's time limit ran out.
+    with connect() as conn, pytest.raises(QueryTimedOut), translated():
         conn.execute("SET statement_timeout = '10ms'")
         conn.execute("SELECT pg_sleep(1)")
+
+
+def test_other_operational_errors_are_left_as_they_are():
+    # A lock_timeout is an OperationalError too, but neither unreachable nor a timed-out query.
+    with connect() as holder, connect() as conn:
+        holder.execute("SELECT pg_advisory_lock(7263145999)")
+        with pytest.raises(psycopg.errors.LockNotAvailable), translated():
+            conn.execute("SET lock_timeout = '10ms'")
+            conn.execute("SELECT pg_advisory_lock(7263145999)")
