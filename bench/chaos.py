@@ -362,7 +362,7 @@ class Workers:
 
 
 @contextmanager
-def web_server(env: Mapping[str, str], port: int, workers: int, threads: int) -> Iterator[None]:
+def web_server(env: Mapping[str, str], port: int, workers: int) -> Iterator[None]:
     argv = web_server_argv(host="127.0.0.1", port=port, workers=workers)
     server = spawn(Child("web server", argv), env)
     try:
