@@ -1,17 +1,19 @@
 """The entry point hypercorn serves: `hypercorn webapp.asgi:app` (webapp/serving.py, its settings).
 
 Hypercorn's WSGI middleware reads the whole request body in the event loop before a thread runs
-the Flask app, so a client that dribbles costs a coroutine, not a thread. One gap is closed here:
+the Flask app, so a client that dribbles costs a coroutine, not a thread. Two gaps are closed here:
 the middleware takes a client gone silent or away mid-body for the end of the body and would run
-the app on the truncated bytes; such a request is answered 400 instead, the app never called.
+the app on the truncated bytes (answered 400 instead), and it waits for a body however slowly it
+comes (408 once BODY_SECONDS have passed). Either way the app is never called.
 """
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hypercorn.middleware import AsyncioWSGIMiddleware
 
-from webapp import MAX_BODY_BYTES
+from webapp import BODY_SECONDS, MAX_BODY_BYTES
 from webapp.wsgi import app as flask_app
 
 Message = dict[str, Any]
@@ -19,8 +21,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-class _BodyIncomplete(Exception):
-    pass
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 class CompleteBodiesOnly:
@@ -31,19 +36,25 @@ class CompleteBodiesOnly:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
             return
+        # The headers are in: the body's time starts now.
+        deadline = time.monotonic() + BODY_SECONDS
 
         async def body_messages() -> Message:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise _BodyIncomplete
+                raise _Refused(400, "incomplete request body")
+            if message.get("more_body") and time.monotonic() > deadline:
+                raise _Refused(408, "request body too slow")
             return message
 
         try:
             await self.inner(scope, body_messages, send)
-        except _BodyIncomplete:
-            # Sent if the client still listens (a read timeout); dropped if it left.
-            await send({"type": "http.response.start", "status": 400, "headers": []})
-            await send({"type": "http.response.body", "body": b"incomplete request body\n"})
+        except _Refused as refused:
+            # Sent if the client still listens (a read timeout, a slow body); dropped if it left.
+            headers = [(b"content-type", b"text/plain"), (b"connection", b"close")]
+            start = {"type": "http.response.start", "status": refused.status, "headers": headers}
+            await send(start)
+            await send({"type": "http.response.body", "body": f"{refused.reason}\n".encode()})
 
 
 # Up to the app's limit plus the one byte that lets Flask answer 413; a larger body is refused

@@ -23,6 +23,7 @@ from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelop
 from ops.processes import wait_for_port
 from tests.conftest import count, signed_headers
 from tests.ops.test_cli import ROOT, closed_port
+from webapp import BODY_SECONDS
 
 PHONE_NUMBER_ID = "106540352242922"
 SLOW_CLIENTS = 200
@@ -222,3 +223,29 @@ def test_malformed_chunked_bodies_are_refused_without_a_500(served, tenant, db, 
     assert not [name for name, answer in answers.items() if b"Traceback" in (answer or b"")]
     assert count(db, "inbound_events") == 0
     assert count(db, "quarantine") == 0
+
+
+@pytest.mark.slow
+def test_a_body_still_dribbling_after_the_deadline_is_refused_and_closed(served, tenant, db):
+    with socket.create_connection((served.host, served.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /webhooks/whatsapp/acme HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
+        )
+        sock.settimeout(1)
+        received = b""
+        # Generous: the deadline plus a few dribbles; a server without one never answers.
+        give_up = time.monotonic() + BODY_SECONDS + 3 * DRIBBLE_SECONDS
+        while time.monotonic() < give_up:
+            try:
+                sock.sendall(b" ")
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            received += chunk
+    assert status_of(received) == "408", received[:200]
+    assert count(db, "inbound_events") == 0
