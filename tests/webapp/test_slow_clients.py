@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -42,28 +43,31 @@ class Server:
         return f"http://{self.host}:{self.port}"
 
 
-@pytest.fixture
-def served(db: psycopg.Connection, tmp_path) -> Iterator[Server]:
+@contextlib.contextmanager
+def recado_serve(log_path: Path) -> Iterator[Server]:
     """`recado serve` on a free port, its output in a file (a pipe nobody reads could fill)."""
     port = closed_port()
-    log = (tmp_path / "serve.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ops", "serve", "--port", str(port)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        assert wait_for_port("127.0.0.1", port, timeout=30), "recado serve did not listen"
-        yield Server("127.0.0.1", port)
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ops", "serve", "--port", str(port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         try:
-            proc.wait(timeout=60)
+            assert wait_for_port("127.0.0.1", port, timeout=30), "recado serve did not listen"
+            yield Server("127.0.0.1", port)
         finally:
-            log.close()
-    assert proc.returncode == 0, (tmp_path / "serve.log").read_text()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    assert proc.returncode == 0, log_path.read_text()
+
+
+@pytest.fixture
+def served(db: psycopg.Connection, tmp_path: Path) -> Iterator[Server]:
+    with recado_serve(tmp_path / "serve.log") as server:
+        yield server
 
 
 def webhook_body(wamid: str) -> bytes:
@@ -176,12 +180,14 @@ HOSTILE_CHUNKINGS = {
 ANSWER_TIMEOUT_SECONDS = 10.0
 
 
-def raw_exchange(server: Server, request: bytes) -> bytes | None:
-    """Send `request` as is and return whatever the server answers before it closes (None:
-    it neither answered in full nor closed in time)."""
+def raw_exchange(server: Server, request: bytes, *, then_shut: bool = False) -> bytes | None:
+    """Send `request` as is (`then_shut`: and nothing more, ever) and return whatever the server
+    answers before it closes (None: it neither answered in full nor closed in time)."""
     received = b""
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.sendall(request)
+        if then_shut:
+            sock.shutdown(socket.SHUT_WR)
         sock.settimeout(ANSWER_TIMEOUT_SECONDS)
         try:
             while chunk := sock.recv(65536):
