@@ -57,6 +57,13 @@ class CompleteBodiesOnly:
             await send({"type": "http.response.body", "body": f"{refused.reason}\n".encode()})
 
 
+def _whole_body(environ: dict[str, Any], start_response: Any) -> Any:
+    # wsgi.input holds the whole body, read above: say so, or Werkzeug reads nothing of a chunked
+    # body (it has no Content-Length to go by).
+    environ["wsgi.input_terminated"] = True
+    return flask_app(environ, start_response)
+
+
 # Up to the app's limit plus the one byte that lets Flask answer 413; a larger body is refused
 # (400) as it arrives, without being buffered further.
-app = CompleteBodiesOnly(flask_app, MAX_BODY_BYTES + 1)
+app = CompleteBodiesOnly(_whole_body, MAX_BODY_BYTES + 1)

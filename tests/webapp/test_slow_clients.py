@@ -24,7 +24,7 @@ from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelop
 from ops.processes import wait_for_port
 from tests.conftest import count, signed_headers
 from tests.ops.test_cli import ROOT, closed_port
-from webapp import BODY_SECONDS
+from webapp import BODY_SECONDS, MAX_BODY_BYTES
 
 PHONE_NUMBER_ID = "106540352242922"
 SLOW_CLIENTS = 200
@@ -74,6 +74,22 @@ def webhook_body(wamid: str) -> bytes:
     return encode(
         text_envelope(PHONE_NUMBER_ID, [TextMessage("16505551234", "Sheena", wamid, "hi", 1)])
     )
+
+
+def test_chunked_webhooks_are_read_whole_and_meet_the_limit(served, tenant, db):
+    def deliver(body: bytes) -> int:
+        pieces = iter([body[:50], body[50:]])  # no Content-Length: sent chunked
+        return httpx.post(
+            f"{served.url}/webhooks/whatsapp/acme", content=pieces, headers=signed_headers(body)
+        ).status_code
+
+    assert deliver(webhook_body("wamid.chunked")) == 200
+    assert count(db, "inbound_events") == 1
+    too_large = webhook_body("wamid.too-large").replace(
+        b'"hi"', b'"' + b"x" * MAX_BODY_BYTES + b'"'
+    )
+    assert deliver(too_large) in (400, 413)
+    assert count(db, "inbound_events") == 1
 
 
 # --- slow clients -----------------------------------------------------------------------------
