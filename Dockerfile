@@ -24,7 +24,7 @@ RUN pip install --no-deps . \
 
 USER recado
 EXPOSE 8000
-# --no-control-socket: the default path is under $HOME, which this user does not have.
-CMD ["gunicorn", "webapp.wsgi:app", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", \
-     "--workers", "2", "--threads", "8", "--graceful-timeout", "10", "--timeout", "30", \
-     "--no-control-socket"]
+# The web server `recado serve` runs (webapp/serving.py: timeouts); 0.0.0.0 inside the container,
+# reached only through the proxy in docker-compose.yml.
+CMD ["hypercorn", "webapp.asgi:app", "--config", "python:webapp.serving", "--bind", "0.0.0.0:8000", \
+     "--workers", "2"]

@@ -4,7 +4,7 @@
     recado chaos ...   (the same options)
 
 Starts a private PostgreSQL of its own (so it can restart it), migrates it, creates two tenants
-with the demo clinic's profile and a short quiet window, then starts gunicorn (webapp.wsgi:app),
+with the demo clinic's profile and a short quiet window, then starts the web server (hypercorn),
 `--processes` worker processes (python -m actors.worker), the Graph API simulator (status
 webhooks on, one route per tenant) and the LLM simulator, both failing `--fault-rate` of their
 calls with 429, 500, held answers and dropped connections. Workers run with short recovery
@@ -84,7 +84,7 @@ from domain.channels.whatsapp_envelopes import (
 )
 from domain.outbox import parse_callback_data
 from ops.cli_run import DEMO_PROFILE
-from ops.processes import Child, _die_with_parent, gunicorn_argv, spawn, stop, wait_for_port
+from ops.processes import Child, _die_with_parent, spawn, stop, wait_for_port, web_server_argv
 from ops.simulators.graph_api import (
     GraphApiSimulator,
     SentMessage,
@@ -573,12 +573,12 @@ class Workers:
 
 
 @contextmanager
-def web_server(env: Mapping[str, str], port: int, workers: int, threads: int) -> Iterator[None]:
-    argv = gunicorn_argv(host="127.0.0.1", port=port, workers=workers, threads=threads)
+def web_server(env: Mapping[str, str], port: int, workers: int) -> Iterator[None]:
+    argv = web_server_argv(host="127.0.0.1", port=port, workers=workers)
     server = spawn(Child("web server", argv), env)
     try:
         if not wait_for_port("127.0.0.1", port, timeout=WEB_START_SECONDS):
-            raise BenchFailure(f"gunicorn did not start listening within {WEB_START_SECONDS:g} s")
+            raise BenchFailure(f"web server not listening within {WEB_START_SECONDS:g} s")
         yield
     finally:
         stop({"web server": server}, grace=15)
@@ -1147,7 +1147,7 @@ def run(args: argparse.Namespace, pg: PrivatePostgres, log: Path) -> Outcome:
             **assistant_env(worker_env(url, f"{graph.url}/v24.0", None), llm.url),
             **recovery_env(args),
         }
-        with web_server(env, web_port, args.web_workers, args.web_threads):
+        with web_server(env, web_port, args.web_workers):
             workers = Workers(args.processes, args.threads, env, log)
             done, stopping, errors = threading.Event(), threading.Event(), []
             events = chaos_schedule(feed_seconds, args.kills, args.pg_restarts, rng)
@@ -1247,7 +1247,7 @@ def report(args: argparse.Namespace, o: Outcome) -> dict[str, object]:
     print(
         f"recado chaos run: {args.messages} messages from {args.contacts} contacts at"
         f" {args.rate:g}/s, each webhook delivered 3 times; workers {args.processes}x"
-        f"{args.threads}, gunicorn {args.web_workers}x{args.web_threads}; faults"
+        f"{args.threads}, web server x{args.web_workers}; faults"
         f" {args.fault_rate:.0%} of Graph API and LLM calls ({', '.join(FAULT_KINDS)})"
     )
     print(
@@ -1288,8 +1288,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--forged-statuses", type=int, help="B statuses naming A's sends (2 per 100 messages)")
     add("--processes", type=int, default=3, help="worker processes")
     add("--threads", type=int, default=8, help="threads per worker process")
-    add("--web-workers", type=int, default=2, help="gunicorn worker processes")
-    add("--web-threads", type=int, default=8, help="threads per gunicorn worker")
+    add("--web-workers", type=int, default=2, help="web server processes")
     add("--concurrency", type=int, default=8, help="feeder threads")
     add("--kills", type=int, default=20, help="worker SIGKILLs (each followed by a restart)")
     add("--pg-restarts", type=int, default=1, help="PostgreSQL crash-restarts")

@@ -6,7 +6,7 @@ no-op actor rate measured in the same run.
 Creates a scratch database on DATABASE_URL's server (or the embedded one) with one tenant that
 has the demo clinic's profile and a quiet window of 0 s, starts the Graph API simulator (no
 added latency, no status webhooks) and the LLM simulator (`--llm-latency-ms`, default 0) on
-127.0.0.1, gunicorn (webapp.wsgi:app) and `--processes` worker processes, then, on that one
+127.0.0.1, the web server (webapp.asgi:app) and `--processes` worker processes, then, on that one
 broker:
   no-op   N jobs of bench.delivery's no-op actor, committed at once on the `send` queue
   burst   N contacts each send one signed webhook, POSTed from `--concurrency` threads as fast
@@ -61,7 +61,7 @@ from domain.channels.whatsapp import sign
 from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelope
 from ops.cli_run import DEMO_PROFILE, LLM_SIMULATOR_MODEL
 from ops.database import database_url, describe
-from ops.processes import Child, gunicorn_argv, spawn, stop, wait_for_port
+from ops.processes import Child, spawn, stop, wait_for_port, web_server_argv
 from ops.simulators.graph_api import GraphApiSimulator, SimulatorConfig, TenantRoute
 from ops.simulators.llm import LlmSimulator, LlmSimulatorConfig
 
@@ -275,14 +275,14 @@ def wait_cached(conn: Connection, timeout: float) -> None:
 
 
 @contextmanager
-def web_server(env: Mapping[str, str], web_workers: int, web_threads: int) -> Iterator[int]:
-    """gunicorn on a free port of 127.0.0.1, stopped on exit; yields the port."""
+def web_server(env: Mapping[str, str], web_workers: int) -> Iterator[int]:
+    """The web server on a free port of 127.0.0.1, stopped on exit; yields the port."""
     port = free_port()
-    argv = gunicorn_argv(host="127.0.0.1", port=port, workers=web_workers, threads=web_threads)
+    argv = web_server_argv(host="127.0.0.1", port=port, workers=web_workers)
     server = spawn(Child("web server", argv), env)
     try:
         if not wait_for_port("127.0.0.1", port, timeout=WEB_START_SECONDS):
-            raise BenchFailure(f"gunicorn did not start listening within {WEB_START_SECONDS:g} s")
+            raise BenchFailure(f"web server not listening within {WEB_START_SECONDS:g} s")
         yield port
     finally:
         stop({"web server": server}, grace=15)
@@ -398,7 +398,7 @@ def run(args: argparse.Namespace, url: str, log: Path) -> Result:
         conn.commit()
         env = assistant_env(worker_env(url, f"{graph.url}/v24.0", None), llm.url)
         with (
-            web_server(env, args.web_workers, args.web_threads) as port,
+            web_server(env, args.web_workers) as port,
             workers(args.processes, args.threads, env, log),
         ):
 
@@ -454,7 +454,6 @@ def figures_of(args: argparse.Namespace, result: Result) -> dict[str, object]:
         "processes": args.processes,
         "threads": args.threads,
         "web_workers": args.web_workers,
-        "web_threads": args.web_threads,
         "concurrency": args.concurrency,
         "cpu_count": os.cpu_count(),
         "llm_latency_ms": args.llm_latency_ms,
@@ -493,8 +492,8 @@ def report(args: argparse.Namespace, server_url: str, result: Result) -> dict[st
     verdict = result.verdict
     print(
         f"recado conversation benchmark: N = {args.conversations}, workers"
-        f" {args.processes}x{args.threads} (python -m actors.worker), gunicorn"
-        f" {args.web_workers}x{args.web_threads}, {args.concurrency} webhook senders,"
+        f" {args.processes}x{args.threads} (python -m actors.worker), web server"
+        f" x{args.web_workers}, {args.concurrency} webhook senders,"
         f" {os.cpu_count()} CPUs, PostgreSQL {describe(server_url)}"
     )
     print(
@@ -529,8 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=1000, help="in the burst (N)")
     parser.add_argument("--processes", type=int, default=2, help="worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--web-threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--web-workers", type=int, default=2, help="web server processes")
     parser.add_argument("--concurrency", type=int, default=8, help="threads POSTing webhooks")
     parser.add_argument("--llm-latency-ms", type=int, default=0, help="added to every LLM call")
     parser.add_argument(
@@ -546,8 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if min(args.conversations, args.processes, args.threads, args.concurrency) < 1:
         parser.error("--conversations, --processes, --threads and --concurrency must be >= 1")
-    if args.web_workers < 1 or args.web_threads < 1:
-        parser.error("--web-workers and --web-threads must be at least 1")
+    if args.web_workers < 1:
+        parser.error("--web-workers must be at least 1")
     if args.llm_latency_ms < 0 or args.cached_conversations < 0:
         parser.error("--llm-latency-ms and --cached-conversations must not be negative")
     # SIGTERM (timeout, CI) must reach the cleanup below like Ctrl-C does.

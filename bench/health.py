@@ -2,8 +2,8 @@
 
     python -m bench.health [--rows 5000000] [--concurrency 16] [--seconds 5]
 
-Starts its own gunicorn (webapp.wsgi:app) on 127.0.0.1 against a scratch database, like
-bench.ingest, with RECADO_METRICS_TOKEN set. At each size it measures, at one fixed concurrency:
+Starts its own web server (hypercorn, as `recado serve`) on 127.0.0.1 against a scratch
+database, like bench.ingest, with RECADO_METRICS_TOKEN set. At each size it measures, at one fixed concurrency:
   select1  SELECT 1 on one psycopg connection per thread: the database round trip alone
   readyz   GET /readyz
   metrics  GET /metrics with the bearer token
@@ -38,7 +38,7 @@ from bench.ingest import (
 from db.pool import connect
 from db.tenants import create_tenant
 from ops.database import database_url, describe
-from ops.processes import Child, gunicorn_argv, spawn, stop, wait_for_port
+from ops.processes import Child, spawn, stop, wait_for_port, web_server_argv
 
 WEBHOOK_THREADS = 4
 LOAD_CHUNK = 500_000
@@ -151,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0, help="per measure")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=8)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
@@ -166,14 +165,12 @@ def main(argv: list[str] | None = None) -> int:
             conn.commit()
         token = secrets.token_hex(16)
         port = free_port()
-        argv_ = gunicorn_argv(
-            host="127.0.0.1", port=port, workers=args.web_workers, threads=args.web_threads
-        )
+        argv_ = web_server_argv(host="127.0.0.1", port=port, workers=args.web_workers)
         env = {**os.environ, "DATABASE_URL": url, "RECADO_METRICS_TOKEN": token}
         server = spawn(Child("web server", argv_), env)
         try:
             if not wait_for_port("127.0.0.1", port, timeout=30):
-                print("bench: gunicorn did not start listening within 30 s", file=sys.stderr)
+                print("bench: the web server did not start listening within 30 s", file=sys.stderr)
                 return 1
             run_for(1.0, args.concurrency, get_op(port, "/healthz", {}))
             empty = measure(port, url, token, args, secret)
@@ -184,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"recado health benchmark: concurrency {args.concurrency}, {args.seconds:g} s per measure,"
-        f" gunicorn {args.web_workers}x{args.web_threads}, {os.cpu_count()} CPUs,"
+        f" web server {args.web_workers} processes, {os.cpu_count()} CPUs,"
         f" PostgreSQL {describe(server_url)}; {args.rows:,} rows loaded in {load_seconds:.0f} s"
     )
     print_table("0 finished rows", empty)

@@ -2,8 +2,8 @@
 
     python -m bench.ingest [--concurrency 16] [--seconds 10]
 
-Starts its own gunicorn (webapp.wsgi:app) on 127.0.0.1 against a scratch database created on
-DATABASE_URL's server (or the embedded one), then measures at one fixed concurrency:
+Starts its own web server (hypercorn, webapp.asgi:app) on 127.0.0.1 against a scratch database
+created on DATABASE_URL's server (or the embedded one), then measures at one fixed concurrency:
   webhook  signed single-message envelope POSTs, each a distinct new event
   noop     GET /healthz on the same server: the HTTP stack without the database
   insert   single-row INSERT+COMMIT transactions, one psycopg connection per thread
@@ -34,7 +34,7 @@ from db.tenants import create_tenant
 from domain.channels.whatsapp import sign
 from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelope
 from ops.database import database_url, describe
-from ops.processes import Child, gunicorn_argv, spawn, stop, wait_for_port
+from ops.processes import Child, spawn, stop, wait_for_port, web_server_argv
 
 TENANT = "bench"
 PHONE_NUMBER_ID = "100000000000099"
@@ -209,8 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0, help="per measure")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--web-threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--web-workers", type=int, default=2, help="web server processes")
     args = parser.parse_args(argv)
     # SIGTERM (timeout, CI) must reach the cleanup below like Ctrl-C does.
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -225,14 +224,12 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             conn.commit()
         port = free_port()
-        argv_ = gunicorn_argv(
-            host="127.0.0.1", port=port, workers=args.web_workers, threads=args.web_threads
-        )
+        argv_ = web_server_argv(host="127.0.0.1", port=port, workers=args.web_workers)
         server = spawn(Child("web server", argv_), {**os.environ, "DATABASE_URL": url})
         connections: list[psycopg.Connection] = []
         try:
             if not wait_for_port("127.0.0.1", port, timeout=30):
-                print("bench: gunicorn did not start listening within 30 s", file=sys.stderr)
+                print("bench: the web server did not start listening within 30 s", file=sys.stderr)
                 return 1
             # Warm-up: workers booted, pools filled, code paths imported.
             run_for(1.0, args.concurrency, noop_op(port))
@@ -253,7 +250,6 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
         "seconds_per_measure": args.seconds,
         "web_workers": args.web_workers,
-        "web_threads": args.web_threads,
         "cpu_count": os.cpu_count(),
         "webhook_rps": round(webhook.per_second, 1),
         "webhook_p50_ms": round(webhook.percentile_ms(50), 2),
@@ -275,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(
         f"recado ingest benchmark: concurrency {args.concurrency}, {args.seconds:g} s per measure,"
-        f" gunicorn {args.web_workers}x{args.web_threads} (gthread), {os.cpu_count()} CPUs,"
+        f" hypercorn x{args.web_workers}, {os.cpu_count()} CPUs,"
         f" PostgreSQL {describe(server_url)}"
     )
     rows = [

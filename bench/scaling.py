@@ -5,7 +5,7 @@
 
 prefill  webhook ingest rate on an empty database, then again once `--messages` inbound events
          and their message rows are stored (written by INSERT ... SELECT generate_series, then
-         VACUUM ANALYZE), on one gunicorn; INSERT+COMMIT is measured beside each. Every 2xx must
+         VACUUM ANALYZE), on one web server; INSERT+COMMIT is measured beside each. Every 2xx must
          have stored its event.
 rss      one worker process (`python -m actors.worker --import bench.delivery`) runs `--jobs`
          jobs of bench.delivery's no-op actor, committed `--batch` at a time; its VmRSS is read
@@ -42,7 +42,7 @@ from bench.ingest import (
 from db.pool import connect, connect_kwargs
 from db.tenants import create_tenant
 from ops.database import database_url, describe
-from ops.processes import Child, gunicorn_argv, spawn, stop, wait_for_port
+from ops.processes import Child, spawn, stop, wait_for_port, web_server_argv
 
 # Stored messages are spread over this many contacts, one open conversation each.
 PREFILL_CONTACTS = 10_000
@@ -122,14 +122,12 @@ def measure_prefill(args: argparse.Namespace, server_url: str) -> dict[str, obje
             )  # fmt: skip
             conn.commit()
         port = free_port()
-        argv = gunicorn_argv(
-            host="127.0.0.1", port=port, workers=args.web_workers, threads=args.web_threads
-        )
+        argv = web_server_argv(host="127.0.0.1", port=port, workers=args.web_workers)
         server = spawn(Child("web server", argv), {**os.environ, "DATABASE_URL": url})
         connections: list[psycopg.Connection] = []
         try:
             if not wait_for_port("127.0.0.1", port, timeout=WEB_START_SECONDS):
-                raise BenchFailure(f"gunicorn did not listen within {WEB_START_SECONDS:g} s")
+                raise BenchFailure(f"the web server did not listen within {WEB_START_SECONDS:g} s")
             run_for(1.0, args.concurrency, noop_op(port))
             warm = run_for(1.0, args.concurrency, webhook_op(port, secret))
             empty = run_for(args.seconds, args.concurrency, webhook_op(port, secret))
@@ -151,7 +149,6 @@ def measure_prefill(args: argparse.Namespace, server_url: str) -> dict[str, obje
         "concurrency": args.concurrency,
         "seconds_per_measure": args.seconds,
         "web_workers": args.web_workers,
-        "web_threads": args.web_threads,
         "prefill_messages": args.messages,
         "prefill_seconds": round(prefill_seconds, 1),
         **_rates("empty", empty, empty_insert),
@@ -253,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     fill.add_argument("--messages", type=int, default=1_000_000, help="stored before measuring")
     fill.add_argument("--seconds", type=float, default=10.0, help="per measure")
     fill.add_argument("--concurrency", type=int, default=16)
-    fill.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
-    fill.add_argument("--web-threads", type=int, default=8, help="threads per gunicorn worker")
+    fill.add_argument("--web-workers", type=int, default=2, help="web server processes")
     rss = measures.add_parser("rss", help="worker memory before and after many no-op jobs")
     rss.add_argument("--jobs", type=int, default=100_000)
     rss.add_argument("--batch", type=int, default=10_000, help="jobs committed at once")

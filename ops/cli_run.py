@@ -18,7 +18,7 @@ from domain.profile import parse_profile
 from domain.tenant_settings import validate_setting
 from ops.database import VAR_DIR, database_url, describe
 from ops.output import echo
-from ops.processes import Child, gunicorn_argv, supervise_children, wait_for_port, worker_argv
+from ops.processes import Child, supervise_children, wait_for_port, web_server_argv, worker_argv
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Clinic"
@@ -28,7 +28,6 @@ DEMO_PROFILE = Path(__file__).with_name("demo_profile.json")
 DEMO_QUIET_WINDOW_SECONDS = 2
 LLM_SIMULATOR_MODEL = "recado-sim"
 WEB_WORKERS = 2
-WEB_THREADS = 8
 
 host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
 port_option = click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -71,8 +70,7 @@ def run(
             demo = _ensure_demo_tenant(conn)
             _ensure_demo_assistant(conn, demo)
         children = [
-            Child("web server", gunicorn_argv(
-                host=host, port=port, workers=WEB_WORKERS, threads=WEB_THREADS)),
+            Child("web server", web_server_argv(host=host, port=port, workers=WEB_WORKERS)),
             Child("workers", worker_argv(processes=processes, threads=threads)),
         ]  # fmt: skip
         env = dict(os.environ)
@@ -123,13 +121,11 @@ def run(
 @host_option
 @port_option
 @click.option("--workers", default=WEB_WORKERS, show_default=True, type=click.IntRange(min=1))
-@click.option("--threads", default=WEB_THREADS, show_default=True, type=click.IntRange(min=1))
-def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """The web server only (gunicorn, webapp.wsgi:app): webhooks, health, metrics."""
+def serve(host: str, port: int, workers: int) -> None:
+    """The web server only (hypercorn, webapp.wsgi:app): webhooks, health, metrics."""
     _check_port_free(host, port)
     with database_url():
-        children = [Child("web server", gunicorn_argv(
-            host=host, port=port, workers=workers, threads=threads))]  # fmt: skip
+        children = [Child("web server", web_server_argv(host=host, port=port, workers=workers))]
         code = supervise_children(children, os.environ)
     sys.exit(code)
 

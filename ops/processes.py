@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-# Long enough for workers to finish in-flight steps (actor time limits) and gunicorn's requests.
+# Long enough for workers to finish in-flight steps (actor time limits) and web requests.
 STOP_GRACE_SECONDS = 45.0
 _PR_SET_PDEATHSIG = 1
 
@@ -22,18 +22,13 @@ class Child:
     argv: Sequence[str]
 
 
-def gunicorn_argv(*, host: str, port: int, workers: int, threads: int) -> list[str]:
+def web_server_argv(*, host: str, port: int, workers: int) -> list[str]:
+    """Hypercorn serving webapp.asgi:app (bodies read whole first) with webapp/serving.py."""
     return [
-        sys.executable, "-m", "gunicorn", "webapp.wsgi:app",
+        sys.executable, "-m", "hypercorn", "webapp.asgi:app",
+        "--config", "python:webapp.serving",
         "--bind", f"{host}:{port}",
-        "--worker-class", "gthread",
         "--workers", str(workers),
-        "--threads", str(threads),
-        "--graceful-timeout", "10",
-        # One fixed socket path per user would collide between servers on one host (run, bench).
-        "--no-control-socket",
-        # Webhook requests are short; anything near this is a stuck worker.
-        "--timeout", "30",
     ]  # fmt: skip
 
 
@@ -63,7 +58,7 @@ def spawn(child: Child, env: Mapping[str, str]) -> subprocess.Popen:
 
 def stop(procs: Mapping[str, subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
     """SIGTERM every child, wait up to `grace`, then SIGKILL whatever is left of their groups."""
-    # Only the child itself: gunicorn's master and the worker supervisor stop their own
+    # Only the child itself: the web server's parent and the worker supervisor stop their own
     # processes in order; signalling those too would cut their drain short.
     for proc in procs.values():
         if proc.poll() is None:
@@ -72,7 +67,7 @@ def stop(procs: Mapping[str, subprocess.Popen], grace: float = STOP_GRACE_SECOND
     for proc in procs.values():
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(max(0.0, deadline - time.monotonic()))
-    # Grandchildren (gunicorn workers, worker processes) share the child's process group.
+    # Grandchildren (web server and step worker processes) share the child's process group.
     for proc in procs.values():
         _signal_group(proc, signal.SIGKILL)
         proc.wait()

@@ -7,6 +7,9 @@ from domain.settings import Settings
 
 # Meta's envelopes stay far below this; anything larger is refused before it is read.
 MAX_BODY_BYTES = 1024 * 1024
+# A webhook body arrives in milliseconds; one still arriving after this is a slow client's, refused
+# by the server (webapp/asgi.py) before the app sees it.
+BODY_SECONDS = 10.0
 
 
 def create_app(settings: Settings) -> Flask:

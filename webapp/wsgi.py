@@ -1,4 +1,4 @@
-"""WSGI entry point: `gunicorn webapp.wsgi:app`."""
+"""WSGI entry point: the Flask app, built once per process (webapp/asgi.py serves it)."""
 
 import os
 

@@ -19,7 +19,7 @@ def test_conversation_bench_answers_each_conversation_once_and_prints_figures_la
     done = subprocess.run(
         [
             sys.executable, "-m", "bench.conversation", "--conversations", "40",
-            "--processes", "1", "--threads", "4", "--web-workers", "1", "--web-threads", "4",
+            "--processes", "1", "--threads", "4", "--web-workers", "1",
             "--concurrency", "4", "--cached-conversations", "10", "--paced-seconds", "0.5",
             "--timeout", "60",
         ],

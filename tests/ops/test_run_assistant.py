@@ -1,4 +1,4 @@
-"""One whole conversation through `recado run` as a user starts it: gunicorn, worker processes,
+"""One whole conversation through `recado run` as a user starts it: web server, worker processes,
 the Graph API and LLM simulators, a simulated customer, and the reply delivered and read."""
 
 import os

@@ -16,6 +16,7 @@ import io
 import itertools
 import json
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +35,13 @@ from domain.channels.whatsapp import (
 from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelope
 from domain.models import EventKind
 from tests.conftest import fixture_body, signed_headers
+from tests.webapp.test_slow_clients import (
+    Server,
+    chunked_request,
+    raw_exchange,
+    recado_serve,
+    status_of,
+)
 from webapp import MAX_BODY_BYTES
 
 URL = "/webhooks/whatsapp/acme"
@@ -570,4 +578,54 @@ def test_handshake_with_hostile_query_strings(
     if response.status_code == 200:
         # The echoed challenge is never served as something a browser would run.
         assert response.mimetype == "text/plain"
+    assert snapshot(db) == before
+
+
+# --- hostile chunked encodings, over a real socket to `recado serve` -----------------------------
+
+CHUNK_SIZES = ["zz", "-5", "FFFFFFFFFFFFFFFFFFFF", "0x5", " 5", "+5", "", "5;", "5;a=\r", "5 ; x"]
+
+
+@pytest.fixture(scope="module")
+def served_for_chunkings(tmp_path_factory) -> Iterator[Server]:
+    # One server for every example: the database it writes to is the suite's (DATABASE_URL).
+    with recado_serve(tmp_path_factory.mktemp("serve") / "serve.log") as server:
+        yield server
+
+
+@st.composite
+def hostile_chunkings(draw) -> bytes:
+    body = b""
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        data = draw(st.binary(max_size=12))
+        size = draw(
+            st.sampled_from([format(len(data), "x"), *CHUNK_SIZES])
+            | st.text(alphabet="0123456789abcdefABCDEFxz-+ ;=\t\r\n", max_size=24)
+        )
+        ending = draw(st.sampled_from(["\r\n", "", "\n", "XX", "\r\r\n"]))
+        body += size.encode() + b"\r\n" + data + ending.encode()
+    trailer = draw(
+        st.sampled_from(["", "X-Ok: 1\r\n", "no colon here\r\n", " folded: x\r\n", ":\r\n"])
+        | st.text(alphabet=st.characters(max_codepoint=255), max_size=30)
+    )
+    last = draw(st.sampled_from(["0\r\n", "0\r\n" + trailer + "\r\n", "0", ""]))
+    return body + last.encode("latin-1")
+
+
+@settings(
+    max_examples=max(10, TOTAL_EXAMPLES // 20),
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=hostile_chunkings(), slug=st.sampled_from(["acme", "nobody"]))
+def test_hostile_chunked_encodings(served_for_chunkings, tenant, db, body, slug):
+    before = snapshot(db)
+    # The request ends where the body does (the socket shut for writing): the server must judge
+    # what it has, not wait for more.
+    answer = raw_exchange(served_for_chunkings, chunked_request(slug, body), then_shut=True)
+    status = status_of(answer)
+    assert status == "closed" or status.startswith("4"), (status, body)
+    assert b"Traceback" not in (answer or b"")
     assert snapshot(db) == before
