@@ -3,7 +3,8 @@
     python -m bench.health [--rows 5000000] [--concurrency 16] [--seconds 5]
 
 Starts its own web server (hypercorn, as `recado serve`) on 127.0.0.1 against a scratch
-database, like bench.ingest, with RECADO_METRICS_TOKEN set. At each size it measures, at one fixed concurrency:
+database, like bench.ingest, with RECADO_METRICS_TOKEN set. At each size it measures, at one
+fixed concurrency:
   select1  SELECT 1 on one psycopg connection per thread: the database round trip alone
   readyz   GET /readyz
   metrics  GET /metrics with the bearer token
