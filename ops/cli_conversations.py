@@ -18,6 +18,7 @@ from db.tenants import Tenant
 from domain.phones import mask_phone
 from domain.text import visible
 from ops.database import cli_connection
+from ops.options import LIMIT, ROW_ID
 from ops.output import echo, format_table, format_time
 from ops.tenant_lookup import known_tenant
 
@@ -37,7 +38,7 @@ def conversations() -> None:
 @conversations.command("list")
 @tenant_option
 @click.option("--status", type=click.Choice(STATUSES), help="Only conversations in this status.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=50, show_default=True, type=LIMIT)
 def list_(slug: str, status: str | None, limit: int) -> None:
     """Conversations, most recently active first."""
     with cli_connection() as conn:
@@ -63,7 +64,7 @@ def list_(slug: str, status: str | None, limit: int) -> None:
 
 @conversations.command()
 @tenant_option
-@click.argument("conversation_id", type=int)
+@click.argument("conversation_id", type=ROW_ID)
 def show(slug: str, conversation_id: int) -> None:
     """The conversation's latest messages and the assistant's planning outcomes."""
     with cli_connection() as conn:
@@ -119,7 +120,7 @@ def show(slug: str, conversation_id: int) -> None:
 
 @conversations.command()
 @tenant_option
-@click.argument("conversation_id", type=int)
+@click.argument("conversation_id", type=ROW_ID)
 @click.option("--reason", required=True, help="Why a person takes over (agents read it).")
 def handoff(slug: str, conversation_id: int, reason: str) -> None:
     """Take the conversation from the assistant: a person answers from now on."""
@@ -140,7 +141,7 @@ def handoff(slug: str, conversation_id: int, reason: str) -> None:
 
 @conversations.command("return")
 @tenant_option
-@click.argument("conversation_id", type=int)
+@click.argument("conversation_id", type=ROW_ID)
 def return_(slug: str, conversation_id: int) -> None:
     """Give the conversation back to the assistant; it answers from the customer's next message."""
     with cli_connection() as conn:

@@ -14,6 +14,7 @@ from psycopg import Connection
 from db.dead_letters import discard as discard_dead_letters
 from db.dead_letters import get_dead_letter, list_dead_letters, requeue_history
 from ops.database import cli_connection
+from ops.options import LIMIT, ROW_ID
 from ops.output import echo, format_table, format_time
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def dead_letters() -> None:
     multiple=True,
     help="Repeatable; default: dead.",
 )
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=100, show_default=True, type=LIMIT)
 def list_(actor: str | None, since: datetime | None, states: tuple[str, ...], limit: int) -> None:
     """List dead letters, newest failure first."""
     with cli_connection() as conn:
@@ -91,7 +92,7 @@ def list_(actor: str | None, since: datetime | None, states: tuple[str, ...], li
 
 
 @dead_letters.command()
-@click.argument("dead_letter_id", type=int)
+@click.argument("dead_letter_id", type=ROW_ID)
 def show(dead_letter_id: int) -> None:
     """Show one dead letter with its arguments and traceback."""
     with cli_connection() as conn:
@@ -128,7 +129,7 @@ def show(dead_letter_id: int) -> None:
 
 
 @dead_letters.command()
-@click.argument("ids", nargs=-1, type=int)
+@click.argument("ids", nargs=-1, type=ROW_ID)
 @click.option("--actor", help="Requeue this actor's dead letters instead of listing IDs.")
 @click.option("--since", type=Since(), help="With --actor: last failed at or after this.")
 def requeue(ids: tuple[int, ...], actor: str | None, since: datetime | None) -> None:
@@ -200,7 +201,7 @@ def _describe(outcome: "RequeueOutcome") -> str:
 
 
 @dead_letters.command()
-@click.argument("ids", nargs=-1, type=int, required=True)
+@click.argument("ids", nargs=-1, type=ROW_ID, required=True)
 def discard(ids: tuple[int, ...]) -> None:
     """Mark dead letters as discarded: they will not be requeued."""
     with cli_connection() as conn:
