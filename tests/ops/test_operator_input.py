@@ -6,6 +6,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ops.cli import main
+from tests.conftest import count
+from tests.ops.test_conversations_cli import add_conversation, status_of
 
 
 def recado(*args: str, stdin: str | None = None) -> Result:
@@ -59,3 +61,49 @@ def test_a_number_out_of_range_is_one_line_naming_the_option(db: psycopg.Connect
     result = recado(*args)
     assert result.exit_code == 2
     assert "is not in the range" in error_line(result)
+
+
+# --- 2. messages send ------------------------------------------------------------------------
+
+WA_ID = "5215512345678"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("", "non-empty"), ("   ", "non-empty"), ("x" * 4097, "longer than 4096")],
+)
+def test_send_refuses_a_text_whatsapp_would_refuse_and_changes_nothing(
+    db: psycopg.Connection, tenant, text: str, reason: str
+) -> None:
+    conversation = add_conversation(db, tenant.id, WA_ID)
+    result = recado("messages", "send", "--tenant", "acme", "--to", WA_ID, "--text", text)
+    assert result.exit_code == 1
+    assert reason in error_line(result)
+    assert status_of(db, conversation) == "open"
+    assert count(db, "messages") == 0
+    assert count(db, "dramatiq.queue") == 0
+
+
+def test_send_takes_the_number_as_people_write_it(db: psycopg.Connection, tenant) -> None:
+    conversation = add_conversation(db, tenant.id, WA_ID)
+    result = recado(
+        "messages", "send", "--tenant", "acme", "--to", "+52 1 55 1234-5678", "--text", "hola"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"in conversation {conversation}" in result.output
+    assert count(db, "messages", f"conversation_id = {conversation} AND direction = 'out'") == 1
+
+
+@pytest.mark.parametrize(
+    ("to", "said"),
+    [
+        ("+52 1 55 9999 0000", "contact 521********00 has no open conversation with acme"),
+        ("hello", "--to: 'hello' is not a phone number"),
+    ],
+)
+def test_send_to_an_unknown_contact_names_it_masked(db, tenant, to: str, said: str) -> None:
+    add_conversation(db, tenant.id, WA_ID)
+    result = recado("messages", "send", "--tenant", "acme", "--to", to, "--text", "hola")
+    assert result.exit_code == 1
+    assert said in error_line(result)
+    assert count(db, "messages") == 0
