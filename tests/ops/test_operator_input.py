@@ -7,11 +7,26 @@ from click.testing import CliRunner, Result
 
 from ops.cli import main
 from tests.conftest import count
-from tests.ops.test_conversations_cli import add_conversation, status_of
+from tests.ops.test_conversations_cli import add_conversation, add_message, status_of
 
 
 def recado(*args: str, stdin: str | None = None) -> Result:
     return CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
+
+
+@pytest.fixture
+def other_tenant(db: psycopg.Connection):
+    from db.tenants import create_tenant
+
+    return create_tenant(
+        db,
+        slug="beta",
+        name="Beta Shop",
+        wa_phone_number_id="2000",
+        wa_app_secret="beta-secret",
+        wa_verify_token="beta-verify",
+        wa_access_token="beta-access",
+    )
 
 
 def error_line(result: Result) -> str:
@@ -107,3 +122,86 @@ def test_send_to_an_unknown_contact_names_it_masked(db, tenant, to: str, said: s
     assert result.exit_code == 1
     assert said in error_line(result)
     assert count(db, "messages") == 0
+
+
+# --- 3. tenant settings ----------------------------------------------------------------------
+
+
+def parked_plan_jobs(db: psycopg.Connection) -> list[tuple[str, str, list, int]]:
+    """(queue, state, args, seconds from now to eta) of every plan_reply job."""
+    return db.execute(
+        "SELECT queue_name, state::text, message->'args',"
+        " ((message->'options'->>'eta')::bigint / 1000 - extract(epoch FROM now()))::int"
+        " FROM dramatiq.queue WHERE message->>'actor_name' = 'plan_reply' ORDER BY mtime"
+    ).fetchall()
+
+
+def test_a_quiet_window_of_thirty_years_is_refused(db: psycopg.Connection, tenant) -> None:
+    result = recado("tenants", "settings", "set", "acme", "quiet_window_seconds", "1e9")
+    assert result.exit_code == 1
+    assert "quiet_window_seconds must be 0 to 600 seconds, not 1e9" in error_line(result)
+    assert db.execute("SELECT settings FROM tenants").fetchone()[0] == {}
+
+
+@pytest.mark.parametrize("change", [("set", "quiet_window_seconds", "3"), ("unset", "q")])
+def test_lowering_the_window_brings_a_parked_reply_forward(db, tenant, change) -> None:
+    from actors.plan import schedule
+    from db.tenants import tenant_by_id
+
+    # Stored before the bound existed: the customer's reply was scheduled for 2058.
+    db.execute("UPDATE tenants SET settings = '{\"quiet_window_seconds\": 1e9}'")
+    conversation = add_conversation(db, tenant.id, WA_ID)
+    message = add_message(db, tenant.id, conversation, "in", "hola")
+    with db.transaction():
+        schedule(db, tenant_by_id(db, tenant.id), conversation, message)
+    [(queue, state, args, eta)] = parked_plan_jobs(db)
+    assert (queue, state, args) == ("assistant.DQ", "queued", [conversation, message])
+    assert eta > 30 * 365 * 86400
+
+    args = change if change[0] == "set" else ("unset", "quiet_window_seconds")
+    result = recado("tenants", "settings", args[0], "acme", *args[1:])
+
+    assert result.exit_code == 0, result.output
+    assert "1 scheduled replies moved up to the new quiet window" in result.output
+    old, new = parked_plan_jobs(db)
+    assert old[:2] == ("assistant.DQ", "done")
+    assert new[:3] == ("assistant.DQ", "queued", [conversation, message])
+    # The new window (3 s, or the 2 s default), counted from the command: generous bound.
+    assert new[3] <= 3
+
+
+def test_other_tenants_parked_replies_are_left_alone(db, tenant, other_tenant) -> None:
+    from actors.plan import schedule
+    from db.tenants import tenant_by_id
+
+    db.execute("UPDATE tenants SET settings = '{\"quiet_window_seconds\": 1e9}'")
+    conversation = add_conversation(db, other_tenant.id, WA_ID)
+    message = add_message(db, other_tenant.id, conversation, "in", "hola")
+    with db.transaction():
+        schedule(db, tenant_by_id(db, other_tenant.id), conversation, message)
+
+    result = recado("tenants", "settings", "set", "acme", "quiet_window_seconds", "1")
+
+    assert result.exit_code == 0, result.output
+    assert [state for _, state, _, _ in parked_plan_jobs(db)] == ["queued"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "stored"),
+    [
+        (
+            "pacing",
+            '{"recipient": {"per_second": 0.5, "burst": 2}}',
+            {"recipient": {"per_second": 0.5, "burst": 2}},
+        ),
+        (
+            "reengagement_template",
+            '{"name": "hola_de_nuevo", "language": "es_MX"}',
+            {"name": "hola_de_nuevo", "language": "es_MX"},
+        ),
+    ],
+)
+def test_documented_settings_are_settable(db, tenant, key: str, value: str, stored) -> None:
+    result = recado("tenants", "settings", "set", "acme", key, value)
+    assert result.exit_code == 0, result.output
+    assert db.execute("SELECT settings FROM tenants").fetchone()[0] == {key: stored}
