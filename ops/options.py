@@ -6,6 +6,8 @@ import click
 
 # Row ids are PostgreSQL bigints.
 ROW_ID = click.IntRange(1, 2**63 - 1)
+# Profile versions are numbered from 1 per tenant (PostgreSQL integer).
+VERSION = click.IntRange(1, 2**31 - 1)
 # Rows one listing prints.
 LIMIT = click.IntRange(1, 10_000)
 PORT = click.IntRange(1, 65535)

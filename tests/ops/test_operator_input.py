@@ -1,5 +1,7 @@
 """Operator input: a clear one-line error, nothing lost, never a traceback (issue 10, section 3)."""
 
+import json
+
 import click
 import psycopg
 import pytest
@@ -7,6 +9,7 @@ from click.testing import CliRunner, Result
 
 from ops.cli import main
 from tests.conftest import count
+from tests.domain.sample_profile import CLINIC_PROFILE
 from tests.ops.test_conversations_cli import add_conversation, add_message, status_of
 
 
@@ -205,3 +208,91 @@ def test_documented_settings_are_settable(db, tenant, key: str, value: str, stor
     result = recado("tenants", "settings", "set", "acme", key, value)
     assert result.exit_code == 0, result.output
     assert db.execute("SELECT settings FROM tenants").fetchone()[0] == {key: stored}
+
+
+# --- 4. profile keys and versions ------------------------------------------------------------
+
+
+def write_profile(tmp_path, name: str, profile: object) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(profile, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def current_profile(db: psycopg.Connection):
+    return db.execute("SELECT profile FROM tenants WHERE slug = 'acme'").fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    ("typo", "said"),
+    [
+        (
+            {"name": "Sonrisa", "servicios": [{"name": "Limpieza", "price": 800}]},
+            "unknown key 'servicios' (did you mean 'services'? known: name, tone,",
+        ),
+        (
+            {"name": "Sonrisa", "horario": {"mon": ["09:00-18:00"]}},
+            "unknown key 'horario' (did you mean 'hours'?",
+        ),
+        (
+            {"services": [{"name": "Limpieza", "precio": 800}]},
+            "unknown key 'services[0].precio' (did you mean 'price'? known: name, price,",
+        ),
+        ({"faq": [{"question": "q", "answr": "a"}]}, "did you mean 'answer'?"),
+    ],
+)
+def test_a_misspelled_profile_key_is_refused_and_the_profile_kept(
+    db, tenant, tmp_path, typo, said
+) -> None:
+    assert (
+        recado(
+            "tenants", "profile", "set", "acme", write_profile(tmp_path, "ok.json", CLINIC_PROFILE)
+        ).exit_code
+        == 0
+    )
+
+    result = recado("tenants", "profile", "set", "acme", write_profile(tmp_path, "typo.json", typo))
+
+    assert result.exit_code == 1
+    assert said in error_line(result)
+    assert current_profile(db) == CLINIC_PROFILE
+
+
+def test_every_saved_profile_is_a_version_that_can_be_restored(db, tenant, tmp_path) -> None:
+    smaller = {"name": "Sonrisa", "services": [{"name": "Limpieza", "price": 900}]}
+    for name, profile in (("one.json", CLINIC_PROFILE), ("two.json", smaller)):
+        assert (
+            recado(
+                "tenants", "profile", "set", "acme", write_profile(tmp_path, name, profile)
+            ).exit_code
+            == 0
+        )
+    assert recado("tenants", "profile", "clear", "acme").exit_code == 0
+
+    history = recado("tenants", "profile", "history", "acme")
+    restored = recado("tenants", "profile", "restore", "acme", "1")
+    after = recado("tenants", "profile", "history", "acme")
+
+    assert history.exit_code == 0, history.output
+    lines = history.output.splitlines()
+    assert lines[0].split() == ["VERSION", "SAVED", "PROFILE"]
+    assert lines[1].split()[0] == "3" and "cleared: assistant off" in lines[1]
+    assert lines[2].split()[0] == "2" and "Sonrisa (1 services, 0 FAQ entries" in lines[2]
+    assert lines[3].split()[0] == "1" and "Clínica Dental Sonrisa (4 services" in lines[3]
+    assert restored.exit_code == 0, restored.output
+    assert "acme: version 1 restored as version 4: Clínica Dental Sonrisa" in restored.output
+    assert current_profile(db) == CLINIC_PROFILE
+    assert "(restored from version 1)" in after.output.splitlines()[1]
+
+
+@pytest.mark.parametrize(
+    ("version", "said"), [("7", "acme has no profile version 7"), ("1", "is a cleared profile")]
+)
+def test_restoring_what_is_not_a_profile_says_so(db, tenant, tmp_path, version, said) -> None:
+    db.execute(
+        "INSERT INTO profile_versions (tenant_id, version, profile) VALUES (%s, 1, NULL)",
+        (tenant.id,),
+    )
+    result = recado("tenants", "profile", "restore", "acme", version)
+    assert result.exit_code == 1
+    assert said in error_line(result)
