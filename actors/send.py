@@ -14,7 +14,7 @@ from actors.chain import enqueue
 from actors.clients.errors import SendNotAttempted, SendOutcomeUnknown, SendRejected
 from actors.clients.whatsapp import WhatsAppClient
 from actors.delivery import attach_provider_id
-from actors.middleware import DEAD_LETTER_OPTION, annotate
+from actors.middleware import DEAD_LETTER_OPTION, UNSETTLED, annotate
 from db import messages, outbox
 from db.breakers import claim_trial, close_breaker, lock_breaker, read_breaker, save_breaker
 from db.clock import database_now
@@ -97,6 +97,16 @@ def mark_read(message_id: int) -> None:
     runtime.whatsapp_client(tenant).mark_read(provider_message_id, typing=typing)
 
 
+# Terminal statuses of a message that never reached the customer.
+UNSENT_FOR_GOOD = (DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
+
+
+def unsent_reason(message_id: int, status: str) -> str:
+    if status == DeliveryStatus.CANCELLED:
+        return f"message {message_id} was withdrawn (a person has the conversation); nothing sent"
+    return f"message {message_id} failed for good; send a new one (`recado messages send`)"
+
+
 def queue_outbound(
     conn: Connection,
     *,
@@ -152,6 +162,8 @@ def _prepare(message_id: int) -> _Plan | None:
             evidence_wait=settings.send_evidence_wait,
         )
         if decision == SendDecision.DONE:
+            if row.delivery_status in UNSENT_FOR_GOOD:
+                annotate(**{UNSETTLED: unsent_reason(message_id, row.delivery_status)})
             return None
         if decision == SendDecision.ALREADY_ACCEPTED:
             _mark_sent(conn, tenant_id, message_id, now)
@@ -226,6 +238,7 @@ def _apply_window(
         return outbox.lock_for_send(conn, row.tenant_id, row.id)
     outbox.flag_for_human(conn, row.conversation_id, "24-hour window closed")
     messages.set_delivery_status(conn, row.id, DeliveryStatus.FAILED, now, [WINDOW_CLOSED])
+    annotate(**{UNSETTLED: f"message {row.id} not sent: 24-hour window closed, no template"})
     logger.warning(
         "message %s not sent: window closed, conversation %s flagged for a person",
         row.id,

@@ -136,8 +136,9 @@ def requeue(ids: tuple[int, ...], actor: str | None, since: datetime | None) -> 
     """Run failed steps again: by ID, or all dead ones of --actor [--since].
 
     Each dead letter is requeued in its own transaction and its outcome printed; requeueing one
-    twice, even from two commands at once, queues it once. Exit code 1 if any was not found,
-    has no actor any more or failed.
+    twice, even from two commands at once, queues it once. A send whose message failed for good
+    is not requeued (its step could do nothing) and says so. Exit code 1 if any was not found,
+    has no actor any more, could not be requeued or failed.
     """
     if bool(ids) == bool(actor):
         raise click.UsageError("give dead letter IDs or --actor, not both and not neither")
@@ -156,7 +157,7 @@ def requeue(ids: tuple[int, ...], actor: str | None, since: datetime | None) -> 
         outcomes = [_requeue_one(conn, dead_letter_id, operator) for dead_letter_id in ids]
     if actor and len(ids) == REQUEUE_BATCH:
         echo(f"requeued the first {REQUEUE_BATCH}; run the command again for more")
-    if any(o.status in ("not_found", "unknown_actor", "failed") for o in outcomes):
+    if any(o.status in ("not_found", "unknown_actor", "pointless", "failed") for o in outcomes):
         raise click.exceptions.Exit(1)
 
 
@@ -196,6 +197,8 @@ def _describe(outcome: "RequeueOutcome") -> str:
             return "no such dead letter"
         case "unknown_actor":
             return "its actor no longer exists; left dead"
+        case "pointless":
+            return f"not requeued: {outcome.detail}; left dead"
         case _:
             return f"failed: {outcome.detail}; left dead"
 
