@@ -66,15 +66,34 @@ _CONVERSATION = """
 """
 
 
+# The customer wrote last: the newest message is theirs (a reply that failed or was withdrawn
+# answered nothing).
+_NEEDS_REPLY = f"""
+    v.status <> 'closed' AND (
+        SELECT m.direction FROM messages m
+        WHERE m.tenant_id = v.tenant_id AND m.conversation_id = v.id
+          AND NOT (m.direction = 'out' AND m.delivery_status IN ('failed', 'cancelled'))
+        ORDER BY {NEWEST_FIRST} LIMIT 1
+    ) = 'in'
+"""
+
+
 def list_conversations(
-    conn: Connection, tenant_id: int, *, status: str | None, limit: int
+    conn: Connection,
+    tenant_id: int,
+    *,
+    status: str | None,
+    limit: int,
+    needs_reply: bool = False,
 ) -> list[ConversationLine]:
-    """Most recently active first; `status` None lists every status."""
+    """Most recently active first; `status` None lists every status; `needs_reply` only those
+    whose customer wrote last."""
     cur = conn.cursor(row_factory=class_row(ConversationLine))
     return cur.execute(
         _CONVERSATION + " WHERE v.tenant_id = %s AND (%s::text IS NULL OR v.status = %s)"
+        f" AND (NOT %s OR ({_NEEDS_REPLY}))"
         " ORDER BY v.last_inbound_at DESC NULLS LAST, v.id DESC LIMIT %s",
-        (tenant_id, status, status, limit),
+        (tenant_id, status, status, needs_reply, limit),
     ).fetchall()
 
 

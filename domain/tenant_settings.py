@@ -28,6 +28,10 @@ MIN_PER_SECOND = 1 / 3600
 MAX_PER_SECOND = 1_000
 MAX_BURST = 1_000
 PACING_KINDS = ("number", "recipient")
+# Who answers what a customer wrote while a person had the conversation, when it is returned.
+ON_RETURN_ASSISTANT = "assistant"
+ON_RETURN_PERSON = "person"
+ON_RETURN_CHOICES = (ON_RETURN_ASSISTANT, ON_RETURN_PERSON)
 # Meta's limit on template names.
 MAX_TEMPLATE_NAME = 512
 _TRUE = ("true", "yes", "on", "1")
@@ -247,6 +251,21 @@ def _template(raw: str) -> dict[str, Any]:
     return value
 
 
+def _on_return(raw: str) -> str:
+    word = raw.lower()
+    if word not in ON_RETURN_CHOICES:
+        raise ValueError(
+            f"unanswered_on_return must be {' or '.join(ON_RETURN_CHOICES)}, not {raw!r}"
+        )
+    return word
+
+
+def unanswered_on_return(stored: Mapping[str, Any]) -> str:
+    """Who answers the customer's unanswered messages when a conversation is returned."""
+    value = stored.get("unanswered_on_return")
+    return value if value in ON_RETURN_CHOICES else ON_RETURN_ASSISTANT
+
+
 def _flag(key: str) -> Callable[[str], bool]:
     def parse(raw: str) -> bool:
         word = raw.lower()
@@ -309,6 +328,13 @@ SETTINGS: Mapping[str, SettingSpec] = {
             "show 'typing…' with the read receipt",
             "false",
             _flag("typing_indicator"),
+        ),
+        SettingSpec(
+            "unanswered_on_return",
+            "when a person returns a conversation, who answers what the customer wrote after the"
+            " person's last message: assistant, or person (told so at the return)",
+            ON_RETURN_ASSISTANT,
+            _on_return,
         ),
         SettingSpec(
             "pacing",

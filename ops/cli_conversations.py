@@ -16,6 +16,7 @@ from db.conversation_views import (
 from db.handoffs import hand_off, open_notifications, return_to_bot
 from db.tenants import Tenant
 from domain.phones import mask_phone
+from domain.tenant_settings import ON_RETURN_ASSISTANT, unanswered_on_return
 from domain.text import visible
 from ops.database import cli_connection
 from ops.options import LIMIT, ROW_ID
@@ -38,14 +39,23 @@ def conversations() -> None:
 @conversations.command("list")
 @tenant_option
 @click.option("--status", type=click.Choice(STATUSES), help="Only conversations in this status.")
+@click.option(
+    "--needs-reply",
+    is_flag=True,
+    help="Only conversations whose customer wrote last and nobody has answered yet.",
+)
 @click.option("--limit", default=50, show_default=True, type=LIMIT)
-def list_(slug: str, status: str | None, limit: int) -> None:
+def list_(slug: str, status: str | None, needs_reply: bool, limit: int) -> None:
     """Conversations, most recently active first."""
     with cli_connection() as conn:
         tenant = known_tenant(conn, slug)
-        rows = list_conversations(conn, tenant.id, status=status, limit=limit)
+        rows = list_conversations(
+            conn, tenant.id, status=status, needs_reply=needs_reply, limit=limit
+        )
     if not rows:
-        echo(f"no {status + ' ' if status else ''}conversations for {slug}")
+        kind = f"{status} " if status else ""
+        waiting = "needing a reply " if needs_reply else ""
+        echo(f"no {kind}conversations {waiting}for {slug}")
         return
     table = [("ID", "CONTACT", "STATUS", "NEEDS A PERSON BECAUSE", "LAST INBOUND", "NOTIFICATIONS")]
     table.extend(
@@ -143,16 +153,36 @@ def handoff(slug: str, conversation_id: int, reason: str) -> None:
 @tenant_option
 @click.argument("conversation_id", type=ROW_ID)
 def return_(slug: str, conversation_id: int) -> None:
-    """Give the conversation back to the assistant; it answers from the customer's next message."""
+    """Give the conversation back to the assistant.
+
+    What the customer wrote after the person's last message is answered by the assistant now,
+    or left to the person (tenant setting unanswered_on_return), who is told so.
+    """
     with cli_connection() as conn:
         tenant = known_tenant(conn, slug)
         line = _conversation(conn, tenant, conversation_id)
-        if not return_to_bot(conn, tenant.id, conversation_id):
+        returned = return_to_bot(conn, tenant.id, conversation_id)
+        if returned is None:
             raise click.ClickException(
                 f"conversation {conversation_id} is {line.status}, not with a person"
             )
+        answering = (
+            returned.unanswered > 0 and unanswered_on_return(tenant.settings) == ON_RETURN_ASSISTANT
+        )
+        if answering:
+            # Imported here: importing actors installs the broker, which needs DATABASE_URL.
+            from actors.plan import schedule
+
+            schedule(conn, tenant, conversation_id, returned.newest_inbound)
         conn.commit()
     echo(f"conversation {conversation_id} is back with the assistant")
+    if answering:
+        echo(f"it answers the {returned.unanswered} unanswered customer messages now")
+    elif returned.unanswered:
+        echo(
+            f"{returned.unanswered} customer messages are still unanswered: answer them with"
+            f" `recado messages send` (the assistant answers them with the customer's next one)"
+        )
 
 
 @conversations.command()

@@ -296,3 +296,94 @@ def test_restoring_what_is_not_a_profile_says_so(db, tenant, tmp_path, version, 
     result = recado("tenants", "profile", "restore", "acme", version)
     assert result.exit_code == 1
     assert said in error_line(result)
+
+
+# --- 6. what the customer wrote while a person had the conversation --------------------------
+
+
+def handed_off_with(db, tenant, *messages: tuple[str, str, str | None]) -> int:
+    """A conversation with a person, holding (direction, text, author) messages in order."""
+    conversation = add_conversation(db, tenant.id, WA_ID, status="handoff", reason="asked")
+    for direction, text, author in messages:
+        add_message(db, tenant.id, conversation, direction, text, author)
+    return conversation
+
+
+def plan_jobs(db: psycopg.Connection) -> list[list]:
+    return [args for _, _, args, _ in parked_plan_jobs(db)]
+
+
+def test_return_has_the_assistant_answer_what_nobody_answered(db, tenant) -> None:
+    conversation = handed_off_with(
+        db,
+        tenant,
+        ("in", "quiero una persona", None),
+        ("out", "Te comunico con una persona", "handoff_notice"),
+        ("in", "¿hola? ¿alguien?", None),
+    )
+    newest = db.execute("SELECT max(id) FROM messages WHERE direction = 'in'").fetchone()[0]
+
+    result = recado("conversations", "return", "--tenant", "acme", str(conversation))
+
+    assert result.exit_code == 0, result.output
+    assert "it answers the 1 unanswered customer messages now" in result.output
+    assert plan_jobs(db) == [[conversation, newest]]
+    (replied_through,) = db.execute("SELECT replied_through FROM conversations").fetchone()
+    assert replied_through == newest - 2
+
+
+def test_return_after_the_person_answered_leaves_nothing_to_answer(db, tenant) -> None:
+    conversation = handed_off_with(
+        db,
+        tenant,
+        ("in", "quiero una persona", None),
+        ("in", "¿hola?", None),
+        ("out", "Hola, soy Marta", "agent"),
+    )
+
+    result = recado("conversations", "return", "--tenant", "acme", str(conversation))
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"conversation {conversation} is back with the assistant\n"
+    assert plan_jobs(db) == []
+
+
+def test_return_tells_the_person_when_the_tenant_wants_people_to_answer(db, tenant) -> None:
+    assert (
+        recado("tenants", "settings", "set", "acme", "unanswered_on_return", "person").exit_code
+        == 0
+    )
+    conversation = handed_off_with(db, tenant, ("in", "¿hola?", None), ("in", "¿sigue ahí?", None))
+
+    result = recado("conversations", "return", "--tenant", "acme", str(conversation))
+
+    assert result.exit_code == 0, result.output
+    assert "2 customer messages are still unanswered: answer them with" in result.output
+    assert plan_jobs(db) == []
+
+
+def test_list_needs_reply_shows_conversations_whose_customer_wrote_last(db, tenant) -> None:
+    waiting = handed_off_with(db, tenant, ("in", "¿hola?", None))
+    answered = add_conversation(db, tenant.id, "5215500000001")
+    add_message(db, tenant.id, answered, "in", "hola")
+    add_message(db, tenant.id, answered, "out", "¡Hola!", "assistant")
+    failed = add_conversation(db, tenant.id, "5215500000002")
+    add_message(db, tenant.id, failed, "in", "hola")
+    reply = add_message(db, tenant.id, failed, "out", "¡Hola!", "assistant")
+    db.execute("UPDATE messages SET delivery_status = 'failed' WHERE id = %s", (reply,))
+    closed = add_conversation(db, tenant.id, "5215500000003", status="closed")
+    add_message(db, tenant.id, closed, "in", "adiós")
+
+    result = recado("conversations", "list", "--tenant", "acme", "--needs-reply")
+    only_open = recado(
+        "conversations", "list", "--tenant", "acme", "--needs-reply", "--status", "open"
+    )
+    closed_ones = recado(
+        "conversations", "list", "--tenant", "acme", "--needs-reply", "--status", "closed"
+    )
+
+    assert result.exit_code == 0, result.output
+    listed = [int(line.split()[0]) for line in result.output.splitlines()[1:]]
+    assert sorted(listed) == sorted([waiting, failed])
+    assert [int(line.split()[0]) for line in only_open.output.splitlines()[1:]] == [failed]
+    assert closed_ones.output == "no closed conversations needing a reply for acme\n"
