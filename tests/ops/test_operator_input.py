@@ -387,3 +387,59 @@ def test_list_needs_reply_shows_conversations_whose_customer_wrote_last(db, tena
     assert sorted(listed) == sorted([waiting, failed])
     assert [int(line.split()[0]) for line in only_open.output.splitlines()[1:]] == [failed]
     assert closed_ones.output == "no closed conversations needing a reply for acme\n"
+
+
+# --- 7. rotating a tenant's credentials ------------------------------------------------------
+
+
+def credentials(db: psycopg.Connection, slug: str) -> tuple[str, str, str]:
+    return db.execute(
+        "SELECT wa_access_token, wa_app_secret, wa_verify_token FROM tenants WHERE slug = %s",
+        (slug,),
+    ).fetchone()
+
+
+def test_update_rotates_the_named_secrets_read_from_stdin_without_echo(
+    db, tenant, other_tenant, client, caplog
+) -> None:
+    caplog.set_level("DEBUG")
+    result = recado(
+        "tenants", "update", "acme", "--access-token", "--verify-token",
+        stdin="EAAG-new-access\nnew-verify-token\n",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "acme: access token, verify token replaced\n"
+    assert credentials(db, "acme") == ("EAAG-new-access", "acme-app-secret", "new-verify-token")
+    assert credentials(db, "beta") == ("beta-access", "beta-secret", "beta-verify")
+    assert "new-" not in caplog.text
+    # Meta's handshake now needs the new verify token.
+    handshake = "/webhooks/whatsapp/acme?hub.mode=subscribe&hub.challenge=42&hub.verify_token="
+    assert client.get(handshake + "new-verify-token").status_code == 200
+    assert client.get(handshake + "acme-verify-token").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "said"),
+    [
+        ((), "", "name what to replace: --access-token, --app-secret, --verify-token"),
+        (("--app-secret",), "\n", "the new app secret is empty"),
+        (("--app-secret",), "pasted twice pasted twice\n", "app secret contains spaces"),
+        (("--access-token", "--app-secret"), "only-one\n", "the new app secret is empty"),
+    ],
+)
+def test_update_refuses_what_cannot_be_a_secret_and_changes_nothing(
+    db, tenant, args, stdin, said
+) -> None:
+    result = recado("tenants", "update", "acme", *args, stdin=stdin)
+
+    assert result.exit_code in (1, 2)
+    assert said in error_line(result)
+    assert "pasted" not in result.output and "only-one" not in result.output
+    assert credentials(db, "acme") == ("acme-access-token", "acme-app-secret", "acme-verify-token")
+
+
+def test_update_of_an_unknown_tenant_says_so(db) -> None:
+    result = recado("tenants", "update", "nope", "--access-token", stdin="x\n")
+    assert result.exit_code == 1
+    assert "no tenant 'nope'" in error_line(result)
