@@ -107,15 +107,31 @@ def conversation_line(
 
 
 def recent_messages(
-    conn: Connection, tenant_id: int, conversation_id: int, limit: int
+    conn: Connection,
+    tenant_id: int,
+    conversation_id: int,
+    limit: int,
+    *,
+    before: int | None = None,
 ) -> list[MessageLine]:
-    """The newest `limit` messages, oldest first, in the provider's order."""
+    """The newest `limit` messages (those before message `before`, a page further back, when
+    given), oldest first, in the provider's order."""
     cur = conn.cursor(row_factory=class_row(MessageLine))
     rows = cur.execute(
         "SELECT id, ordered_at AS at, direction, details ->> 'author' AS author, type,"
-        " delivery_status, text FROM messages WHERE tenant_id = %s AND conversation_id = %s"
-        f" ORDER BY {NEWEST_FIRST} LIMIT %s",
-        (tenant_id, conversation_id, limit),
+        " delivery_status, text FROM messages"
+        " WHERE tenant_id = %(tenant_id)s AND conversation_id = %(conversation_id)s"
+        " AND (%(before)s::bigint IS NULL OR (ordered_at, received_at, envelope_position, id) <"
+        "   (SELECT ordered_at, received_at, envelope_position, id FROM messages"
+        "    WHERE tenant_id = %(tenant_id)s AND conversation_id = %(conversation_id)s"
+        "      AND id = %(before)s))"
+        f" ORDER BY {NEWEST_FIRST} LIMIT %(limit)s",
+        {
+            "tenant_id": tenant_id,
+            "conversation_id": conversation_id,
+            "before": before,
+            "limit": limit,
+        },
     ).fetchall()
     return rows[::-1]
 

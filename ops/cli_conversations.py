@@ -17,15 +17,13 @@ from db.handoffs import hand_off, open_notifications, return_to_bot
 from db.tenants import Tenant
 from domain.phones import mask_phone
 from domain.tenant_settings import ON_RETURN_ASSISTANT, unanswered_on_return
-from domain.text import visible
 from ops.database import cli_connection
 from ops.options import LIMIT, ROW_ID
 from ops.output import echo, format_table, format_time
-from ops.tenant_lookup import known_tenant
+from ops.tenant_lookup import known_tenant, tenant_zone
 
 SHOWN_MESSAGES = 20
 SHOWN_REPLIES = 20
-TEXT_WIDTH = 80
 STATUSES = ("open", "handoff", "closed")
 
 tenant_option = click.option("--tenant", "slug", required=True, help="Tenant slug.")
@@ -57,6 +55,7 @@ def list_(slug: str, status: str | None, needs_reply: bool, limit: int) -> None:
         waiting = "needing a reply " if needs_reply else ""
         echo(f"no {kind}conversations {waiting}for {slug}")
         return
+    zone = tenant_zone(tenant)
     table = [("ID", "CONTACT", "STATUS", "NEEDS A PERSON BECAUSE", "LAST INBOUND", "NOTIFICATIONS")]
     table.extend(
         (
@@ -64,7 +63,7 @@ def list_(slug: str, status: str | None, needs_reply: bool, limit: int) -> None:
             mask_phone(row.contact),
             row.status,
             row.needs_human_reason or "-",
-            format_time(row.last_inbound_at),
+            format_time(row.last_inbound_at, zone),
             str(row.open_notifications),
         )
         for row in rows
@@ -75,34 +74,56 @@ def list_(slug: str, status: str | None, needs_reply: bool, limit: int) -> None:
 @conversations.command()
 @tenant_option
 @click.argument("conversation_id", type=ROW_ID)
-def show(slug: str, conversation_id: int) -> None:
-    """The conversation's latest messages and the assistant's planning outcomes."""
+@click.option(
+    "--before",
+    type=ROW_ID,
+    metavar="MESSAGE_ID",
+    help="Show the page of messages before this one (the command prints the next one to use).",
+)
+@click.option("--messages", "per_page", default=SHOWN_MESSAGES, show_default=True, type=LIMIT)
+def show(slug: str, conversation_id: int, before: int | None, per_page: int) -> None:
+    """The conversation's messages, newest page first, and the assistant's planning outcomes.
+
+    Times are in the business profile's time zone; texts are shown whole.
+    """
     with cli_connection() as conn:
         tenant = known_tenant(conn, slug)
         line = _conversation(conn, tenant, conversation_id)
-        messages = recent_messages(conn, tenant.id, conversation_id, SHOWN_MESSAGES)
+        # One more than a page: whether there is an older page to point to.
+        messages = recent_messages(conn, tenant.id, conversation_id, per_page + 1, before=before)
         replies = recent_replies(conn, tenant.id, conversation_id, SHOWN_REPLIES)
+    zone = tenant_zone(tenant)
+    older = len(messages) > per_page
+    messages = messages[-per_page:]
     echo(f"conversation {line.id} with {mask_phone(line.contact)}: {line.status}")
     if line.needs_human_reason:
         echo(f"needs a person because: {line.needs_human_reason}")
     if line.handoff_at:
-        echo(f"handed off at {format_time(line.handoff_at)}")
+        echo(f"handed off at {format_time(line.handoff_at, zone)}")
     echo(f"open notifications: {line.open_notifications}")
-    echo(f"\nlatest messages (up to {SHOWN_MESSAGES}):")
+    where = f"before message {before}" if before else "latest"
+    echo(f"\nmessages, {where} (up to {per_page}):")
     table = [("ID", "TIME", "DIR", "AUTHOR", "TYPE", "STATUS", "TEXT")]
     table.extend(
         (
             str(m.id),
-            format_time(m.at),
+            format_time(m.at, zone),
             m.direction,
             m.author or ("customer" if m.direction == "in" else "-"),
             m.type,
             m.delivery_status or "-",
-            _shorten(m.text),
+            m.text or "-",
         )
         for m in messages
     )
     echo(format_table(table) if messages else "  none")
+    if older:
+        echo(
+            f"older messages: recado conversations show --tenant {slug} {conversation_id}"
+            f" --before {messages[0].id}"
+        )
+    if before:
+        return
     echo(f"\nlatest planned replies (up to {SHOWN_REPLIES}):")
     table = [
         ("ID", "TIME", "THROUGH", "OUTCOME", "SOURCE", "INTENT", "CONFIDENCE", "TOKENS IN/OUT",
@@ -111,7 +132,7 @@ def show(slug: str, conversation_id: int) -> None:
     table.extend(
         (
             str(r.id),
-            format_time(r.created_at),
+            format_time(r.created_at, zone),
             str(r.through_message_id),
             r.outcome,
             r.source,
@@ -195,9 +216,10 @@ def notifications(slug: str) -> None:
     if not rows:
         echo(f"no open notifications for {slug}")
         return
+    zone = tenant_zone(tenant)
     table = [("ID", "CONVERSATION", "KIND", "REASON", "CREATED")]
     table.extend(
-        (str(n.id), str(n.conversation_id), n.kind, n.reason, format_time(n.created_at))
+        (str(n.id), str(n.conversation_id), n.kind, n.reason, format_time(n.created_at, zone))
         for n in rows
     )
     echo(format_table(table))
@@ -208,11 +230,3 @@ def _conversation(conn: Connection, tenant: Tenant, conversation_id: int) -> Con
     if line is None:
         raise click.ClickException(f"no conversation {conversation_id} for tenant {tenant.slug}")
     return line
-
-
-def _shorten(text: str | None) -> str:
-    if not text:
-        return "-"
-    # Rendered before cutting, so the cut counts what the operator sees (line breaks as \n).
-    shown = visible(text)
-    return shown if len(shown) <= TEXT_WIDTH else shown[: TEXT_WIDTH - 1] + "…"

@@ -17,7 +17,7 @@ from domain.profile import BusinessProfile, ProfileError, check_keys, parse_prof
 from ops.database import cli_connection
 from ops.options import VERSION
 from ops.output import echo, format_table, format_time
-from ops.tenant_lookup import known_tenant
+from ops.tenant_lookup import known_tenant, tenant_zone
 
 
 @click.group()
@@ -68,6 +68,7 @@ def history(slug: str) -> None:
     if not versions:
         echo(f"{slug} has never had a profile")
         return
+    zone = tenant_zone(tenant)
     table = [("VERSION", "SAVED", "PROFILE")]
     for v in versions:
         if v.profile is None:
@@ -79,7 +80,7 @@ def history(slug: str) -> None:
                 what = f"invalid: {error}"
         if v.restored_from is not None:
             what += f" (restored from version {v.restored_from})"
-        table.append((str(v.version), format_time(v.saved_at), what))
+        table.append((str(v.version), format_time(v.saved_at, zone), what))
     echo(format_table(table))
 
 

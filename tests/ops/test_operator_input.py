@@ -1,6 +1,7 @@
 """Operator input: a clear one-line error, nothing lost, never a traceback (issue 10, section 3)."""
 
 import json
+import re
 
 import click
 import psycopg
@@ -443,3 +444,67 @@ def test_update_of_an_unknown_tenant_says_so(db) -> None:
     result = recado("tenants", "update", "nope", "--access-token", stdin="x\n")
     assert result.exit_code == 1
     assert "no tenant 'nope'" in error_line(result)
+
+
+# --- 8. local times and the whole history ----------------------------------------------------
+
+
+def show(conversation: int, *more: str) -> Result:
+    return recado("conversations", "show", "--tenant", "acme", str(conversation), *more)
+
+
+def test_times_are_shown_in_the_business_profiles_time_zone(db, tenant) -> None:
+    db.execute(
+        "UPDATE tenants SET profile = %s WHERE id = %s",
+        (json.dumps({"timezone": "America/Mexico_City"}), tenant.id),
+    )
+    conversation = add_conversation(db, tenant.id, WA_ID)
+    message = add_message(db, tenant.id, conversation, "in", "hola")
+    db.execute(
+        "UPDATE messages SET ordered_at = '2026-01-15 18:00:00+00' WHERE id = %s", (message,)
+    )
+    db.execute("UPDATE conversations SET last_inbound_at = '2026-01-15 18:00:00+00'")
+
+    shown = show(conversation)
+    listed = recado("conversations", "list", "--tenant", "acme")
+
+    assert shown.exit_code == 0, shown.output
+    assert "2026-01-15 12:00:00 CST" in shown.output
+    assert "2026-01-15 12:00:00 CST" in listed.output
+    assert "18:00:00" not in shown.output + listed.output
+
+
+def test_show_pages_through_the_whole_history_and_cuts_no_text(db, tenant) -> None:
+    conversation = add_conversation(db, tenant.id, WA_ID)
+    long_text = "¿Cuánto cuesta la limpieza dental? " * 100
+    ids = [add_message(db, tenant.id, conversation, "in", f"mensaje {n}") for n in range(44)]
+    ids.append(add_message(db, tenant.id, conversation, "in", long_text))
+
+    seen: list[int] = []
+    page = show(conversation)
+    pages = 1
+    while True:
+        assert page.exit_code == 0, page.output
+        seen[:0] = [int(n) for n in re.findall(r"^(\d+) ", page.output, re.MULTILINE)]
+        hint = re.search(r"older messages: recado (.*)$", page.output, re.MULTILINE)
+        if hint is None:
+            break
+        page = recado(*hint.group(1).split())
+        pages += 1
+
+    assert pages == 3
+    assert seen == ids
+    assert long_text.strip() in show(conversation).output
+    assert "…" not in show(conversation).output
+
+
+def test_a_page_before_a_message_of_another_conversation_is_empty(db, tenant) -> None:
+    conversation = add_conversation(db, tenant.id, WA_ID)
+    add_message(db, tenant.id, conversation, "in", "hola")
+    other = add_conversation(db, tenant.id, "5215500000009")
+    foreign = add_message(db, tenant.id, other, "in", "secreto")
+
+    result = show(conversation, "--before", str(foreign))
+
+    assert result.exit_code == 0, result.output
+    assert "secreto" not in result.output and "hola" not in result.output
