@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -104,7 +105,7 @@ def restore(slug: str, version: int) -> None:
     echo(f"{slug}: version {version} restored as version {saved}: {_summary(parsed)}")
 
 
-def _checked(data: object, default_name: str, where: str) -> BusinessProfile:
+def _checked(data: Any, default_name: str, where: str) -> BusinessProfile:
     """The parsed profile, or a one-line error naming `where` and the first problem."""
     try:
         check_keys(data)
