@@ -508,3 +508,16 @@ def test_a_page_before_a_message_of_another_conversation_is_empty(db, tenant) ->
 
     assert result.exit_code == 0, result.output
     assert "secreto" not in result.output and "hola" not in result.output
+
+
+def test_the_readme_settings_reference_lists_exactly_what_the_cli_accepts() -> None:
+    from pathlib import Path
+
+    from domain.tenant_settings import SETTINGS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| Key | Default | Accepts |") :].split("\n\n", 1)[0]
+    documented = {
+        key for row in table.splitlines()[2:] for key in re.findall(r"`(\w+)`", row.split("|")[1])
+    }
+    assert documented == set(SETTINGS)
