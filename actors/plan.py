@@ -75,9 +75,11 @@ def reschedule_parked(conn: Connection, tenant: Tenant) -> int:
         tenant_id=tenant.id,
         queue_name=dq_name(plan_reply.queue_name),
         actor=plan_reply.actor_name,
+        scope="conversation",
         later_than_ms=current_millis() + window_ms,
     )
-    for conversation_id, through in parked:
+    for message in parked:
+        conversation_id, through = message["args"]
         schedule(conn, tenant, conversation_id, through)
     return len(parked)
 

@@ -164,13 +164,14 @@ def try_job_lock(conn: Connection, key: int) -> bool:
     return cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]
 
 
-# Delayed jobs of one actor, for one tenant's conversations (the job's first argument), due later
-# than a time: they are finished here and their arguments returned, for the caller to queue them
-# again sooner. A row a worker already holds in memory runs at its old time, or never after that
-# worker stops; its step then finds its work done.
+# Delayed jobs of one actor for one tenant, due later than a time: they are finished here and
+# their messages returned, for the caller to queue them again sooner. The job's first argument
+# names a row of a tenant-scoped table (a conversation, an outbound message). A row a worker
+# already holds in memory runs at its old time, or never after that worker stops; its step then
+# finds its work done.
 _TAKE_PARKED = """
 WITH candidates AS MATERIALIZED (
-    SELECT q.queue_name, q.message_id, q.message->'args' AS args
+    SELECT q.queue_name, q.message_id, q.message
     FROM dramatiq.queue AS q
     WHERE q.queue_name = %(queue_name)s AND q.state IN ('queued', 'consumed')
         AND q.message->>'actor_name' = %(actor)s
@@ -178,21 +179,30 @@ WITH candidates AS MATERIALIZED (
         AND jsonb_typeof(q.message->'args'->0) = 'number'
 ), parked AS (
     SELECT c.* FROM candidates AS c
-    JOIN conversations AS v ON v.id = (c.args->>0)::bigint AND v.tenant_id = %(tenant_id)s
+    JOIN {table} AS t ON t.id = (c.message->'args'->>0)::bigint AND t.tenant_id = %(tenant_id)s
 )
 UPDATE dramatiq.queue AS q SET state = 'done', mtime = now()
 FROM parked AS p
 WHERE q.queue_name = p.queue_name AND q.message_id = p.message_id
     AND q.state IN ('queued', 'consumed')
-RETURNING p.args
+RETURNING p.message
 """
+# What a job's first argument may name.
+_SCOPES = {"conversation": "conversations", "message": "messages"}
 
 
 def take_parked(
-    conn: Connection, *, tenant_id: int, queue_name: str, actor: str, later_than_ms: int
-) -> list[list]:
-    """The arguments of `actor`'s delayed jobs for the tenant's conversations due after
-    `later_than_ms` (epoch milliseconds, as Dramatiq's eta), those jobs finished."""
+    conn: Connection,
+    *,
+    tenant_id: int,
+    queue_name: str,
+    actor: str,
+    scope: str,
+    later_than_ms: int,
+) -> list[dict]:
+    """The stored messages of `actor`'s delayed jobs whose first argument is one of the tenant's
+    rows of `scope` (conversation, message), due after `later_than_ms` (epoch milliseconds, as
+    Dramatiq's eta); those jobs are finished."""
     cur = conn.cursor(row_factory=tuple_row)
     params = {
         "queue_name": queue_name,
@@ -200,4 +210,5 @@ def take_parked(
         "later_than_ms": later_than_ms,
         "tenant_id": tenant_id,
     }
-    return [row[0] for row in cur.execute(_TAKE_PARKED, params).fetchall()]
+    statement = _TAKE_PARKED.replace("{table}", _SCOPES[scope])
+    return [row[0] for row in cur.execute(statement, params).fetchall()]

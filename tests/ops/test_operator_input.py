@@ -190,6 +190,74 @@ def test_other_tenants_parked_replies_are_left_alone(db, tenant, other_tenant) -
     assert [state for _, state, _, _ in parked_plan_jobs(db)] == ["queued"]
 
 
+def test_changing_pacing_paces_waiting_sends_again_under_the_new_rates(
+    db, tenant, other_tenant
+) -> None:
+    from actors.chain import enqueue
+    from actors.middleware import DEAD_LETTER_OPTION
+    from actors.send import send_message
+
+    # One message an hour to a recipient: a send waits an hour for its turn.
+    db.execute(
+        "UPDATE tenants SET settings = %s WHERE id = %s",
+        (json.dumps({"pacing": {"recipient": {"per_second": 0.0002778, "burst": 1}}}), tenant.id),
+    )
+    conversation = add_conversation(db, tenant.id, WA_ID)
+    message = add_message(db, tenant.id, conversation, "out", "hola", "agent")
+    db.execute(
+        "INSERT INTO send_pacing (key, tat) VALUES (%s, now() + interval '1 hour'),"
+        " (%s, now() + interval '1 hour'), (%s, now() + interval '1 hour')",
+        (f"r:{tenant.id}:{WA_ID}", "n:106540352242922", f"r:{other_tenant.id}:{WA_ID}"),
+    )
+    waiting = send_message.message_with_options(
+        args=(message,), retries=2, **{DEAD_LETTER_OPTION: 5}
+    )
+    with db.transaction():
+        enqueue(db, [waiting], delay_ms=3_600_000)
+
+    result = recado(
+        "tenants", "settings", "set", "acme", "pacing",
+        '{"recipient": {"per_second": 0.5, "burst": 2}}',
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "1 waiting sends paced again under the new rates" in result.output
+    rows = db.execute(
+        "SELECT queue_name, state::text, message->'args', message->'options'"
+        " FROM dramatiq.queue ORDER BY mtime"
+    ).fetchall()
+    assert [row[:3] for row in rows] == [
+        ("send.DQ", "done", [message]),
+        ("send", "queued", [message]),
+    ]
+    assert rows[1][3]["retries"] == 2 and rows[1][3][DEAD_LETTER_OPTION] == 5
+    assert "eta" not in rows[1][3]
+    kept = db.execute("SELECT key FROM send_pacing").fetchall()
+    assert kept == [(f"r:{other_tenant.id}:{WA_ID}",)]
+
+
+def test_the_redis_pacer_forgets_one_tenants_keys_only(db) -> None:
+    import uuid
+
+    import redis
+
+    from actors.pacing import RedisPacer
+    from domain.pacing import Rate
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=2)
+    pacer = RedisPacer(client)
+    run = uuid.uuid4().hex
+    mine, number, theirs = f"r:{run}1:a", f"n:{run}", f"r:{run}2:a"
+    slow = Rate(per_second=1 / 3600, burst=1)
+    assert pacer.take(db, [(mine, slow), (number, slow), (theirs, slow)]) is None
+
+    pacer.forget(db, f"r:{run}1:", [number])
+
+    left = {key.decode() for key in client.scan_iter(match=f"recado:pace:*{run}*")}
+    assert left == {f"recado:pace:{theirs}"}
+    client.delete(*left)
+
+
 @pytest.mark.parametrize(
     ("key", "value", "stored"),
     [
