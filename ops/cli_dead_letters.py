@@ -41,8 +41,11 @@ class Since(click.ParamType):
         text = str(value).strip()
         relative = _RELATIVE.match(text)
         if relative:
-            delta = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
-            return datetime.now(UTC) - delta
+            try:
+                delta = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+                return datetime.now(UTC) - delta
+            except OverflowError:
+                self.fail(f"{text!r} reaches before the year 1", param)
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
