@@ -17,6 +17,8 @@ DEFAULT_LOW_CONFIDENCE_THRESHOLD = 0.5
 # waits out the quiet window before any answer.
 MAX_QUIET_WINDOW_SECONDS = 600
 MAX_MONTHLY_TOKENS = 10_000_000_000
+# A cent: below it the cap would be stored as 0.
+MIN_MONTHLY_USD = Decimal("0.01")
 MAX_MONTHLY_USD = 1_000_000
 MAX_KEYWORDS = 100
 MAX_KEYWORD_CHARS = 100
@@ -133,8 +135,11 @@ def _token_cap(raw: str) -> int:
 
 def _usd_cap(raw: str) -> int | float:
     amount = _number("llm_monthly_usd_cap", raw)
-    if amount <= 0:
-        raise ValueError(f"llm_monthly_usd_cap must be above 0, not {raw} (unset it for no cap)")
+    if amount < MIN_MONTHLY_USD:
+        raise ValueError(
+            f"llm_monthly_usd_cap must be at least {MIN_MONTHLY_USD} USD, not {raw}"
+            " (unset it for no cap)"
+        )
     if amount > MAX_MONTHLY_USD:
         raise ValueError(
             f"llm_monthly_usd_cap must be at most {MAX_MONTHLY_USD:_} USD, not {raw}"
@@ -150,6 +155,8 @@ def _keywords(raw: str) -> list[str]:
             items = json.loads(raw)
         except json.JSONDecodeError as error:
             raise ValueError(f"handoff_keywords is not a valid JSON list: {error}") from None
+        except RecursionError:
+            raise ValueError("handoff_keywords is nested too deeply to be a list") from None
         if not all(isinstance(item, str) for item in items):
             raise ValueError("handoff_keywords must be a list of texts")
     else:
@@ -198,6 +205,8 @@ def _json_object(key: str, raw: str) -> dict[str, Any]:
         value = json.loads(raw)
     except json.JSONDecodeError as error:
         raise ValueError(f"{key} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ValueError(f"{key} is nested too deeply to be a setting") from None
     if not isinstance(value, dict):
         raise ValueError(f"{key} must be a JSON object")
     return value
