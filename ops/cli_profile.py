@@ -48,6 +48,8 @@ def set_(slug: str, file: Path) -> None:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise click.ClickException(f"{file} is not valid JSON: {error}") from error
+    except RecursionError:
+        raise click.ClickException(f"{file} is nested too deeply to be a profile") from None
     with cli_connection() as conn:
         tenant = known_tenant(conn, slug)
         parsed = _checked(data, tenant.name, str(file))

@@ -328,6 +328,14 @@ def test_a_misspelled_profile_key_is_refused_and_the_profile_kept(
     assert current_profile(db) == CLINIC_PROFILE
 
 
+def test_a_profile_nested_too_deeply_is_one_line(db, tenant, tmp_path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000, encoding="utf-8")
+    result = recado("tenants", "profile", "set", "acme", str(path))
+    assert result.exit_code == 1
+    assert "is nested too deeply to be a profile" in error_line(result)
+
+
 def test_every_saved_profile_is_a_version_that_can_be_restored(db, tenant, tmp_path) -> None:
     smaller = {"name": "Sonrisa", "services": [{"name": "Limpieza", "price": 900}]}
     for name, profile in (("one.json", CLINIC_PROFILE), ("two.json", smaller)):
