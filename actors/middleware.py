@@ -11,7 +11,7 @@ import dramatiq
 import sentry_sdk
 from psycopg_pool import ConnectionPool
 
-from db.dead_letters import Failure, mark_resolved, record_failure
+from db.dead_letters import Failure, mark_resolved, mark_unsettled, record_failure
 from db.step_runs import record_step_run
 from domain.scrub import scrub_text
 
@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 
 # Set on a requeued message so its next failure revives the same dead letter.
 DEAD_LETTER_OPTION = "recado_dead_letter_id"
+# A step that returns without doing its work (the message it should send is failed) says why
+# under this annotation: its dead letter is then not resolved.
+UNSETTLED = "unsettled"
 
 _ids = threading.local()
 
@@ -63,9 +66,13 @@ class StepJournal(dramatiq.Middleware):
                     outcome=outcome,
                     error=_describe(exception) if exception else None,
                 )
-                # A step that only deferred itself has not settled its dead letter yet.
+                # A step that only deferred itself has not settled its dead letter yet; one
+                # that could not do its work leaves it dead, saying why.
                 if exception is None and dead_letter_from is not None and "deferred" not in ids:
-                    mark_resolved(conn, dead_letter_from)
+                    if UNSETTLED in ids:
+                        mark_unsettled(conn, dead_letter_from, str(ids[UNSETTLED]))
+                    else:
+                        mark_resolved(conn, dead_letter_from)
                 dead_letter_id = None
                 if outcome == "failed":
                     dead_letter_id = record_failure(

@@ -7,7 +7,7 @@ from typing import Protocol
 import redis
 from psycopg import Connection
 
-from db.pacing import take_slots
+from db.pacing import forget_slots, take_slots
 from domain.pacing import Rate
 
 # GCRA (domain/pacing.py) over several keys in one atomic script, all or nothing, on Redis's
@@ -35,10 +35,17 @@ return 0
 """
 
 
+_PREFIX = "recado:pace:"
+
+
 class Pacer(Protocol):
     def take(self, conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
         """None when every slot is free now (all are taken); else the longest wait, and
         nothing is spent."""
+        ...
+
+    def forget(self, conn: Connection, prefix: str, keys: Sequence[str]) -> None:
+        """Pace `keys`, and every key starting with `prefix`, from scratch."""
         ...
 
 
@@ -46,17 +53,28 @@ class PostgresPacer:
     def take(self, conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
         return take_slots(conn, slots)
 
+    def forget(self, conn: Connection, prefix: str, keys: Sequence[str]) -> None:
+        forget_slots(conn, prefix, keys)
+
 
 class RedisPacer:
     def __init__(self, client: redis.Redis) -> None:
+        self._client = client
         self._script = client.register_script(_TAKE)
 
     def take(self, conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
         args: list[int] = []
         for _, rate in slots:
             args += [_micros(rate.interval), _micros(rate.tolerance)]
-        micros = int(self._script(keys=[f"recado:pace:{key}" for key, _ in slots], args=args))
+        micros = int(self._script(keys=[f"{_PREFIX}{key}" for key, _ in slots], args=args))
         return timedelta(microseconds=micros) if micros > 0 else None
+
+    def forget(self, conn: Connection, prefix: str, keys: Sequence[str]) -> None:
+        # Key names hold ids and digits only, never glob characters.
+        matched = list(self._client.scan_iter(match=f"{_PREFIX}{prefix}*", count=1000))
+        doomed = matched + [f"{_PREFIX}{key}" for key in keys]
+        if doomed:
+            self._client.delete(*doomed)
 
 
 def _micros(value: timedelta) -> int:

@@ -14,6 +14,7 @@ from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dramatiq
+from dramatiq.common import current_millis, dq_name
 from dramatiq.middleware import CurrentMessage
 from psycopg import Connection
 
@@ -23,7 +24,7 @@ from actors.drafting import Draft, Situation, draft_reply
 from actors.followups import record_lead, remember_answer
 from actors.middleware import annotate
 from actors.send import queue_outbound
-from db import handoffs, planning
+from db import broker_queue, handoffs, planning
 from db.clock import database_now
 from db.llm_usage import add_usage
 from db.replies import NewReply, insert_reply
@@ -63,6 +64,24 @@ def schedule(conn: Connection, tenant: Tenant, conversation_id: int, message_id:
     """Plan a reply to `message_id` once the customer has been quiet for the window."""
     delay = quiet_window(tenant) / timedelta(milliseconds=1)
     enqueue(conn, [plan_reply.message(conversation_id, message_id)], delay_ms=int(delay))
+
+
+def reschedule_parked(conn: Connection, tenant: Tenant) -> int:
+    """After the tenant's quiet window changed: replies scheduled later than the window from now
+    are scheduled again with it, so a shortened window applies to what already waits."""
+    window_ms = int(quiet_window(tenant) / timedelta(milliseconds=1))
+    parked = broker_queue.take_parked(
+        conn,
+        tenant_id=tenant.id,
+        queue_name=dq_name(plan_reply.queue_name),
+        actor=plan_reply.actor_name,
+        scope="conversation",
+        later_than_ms=current_millis() + window_ms,
+    )
+    for message in parked:
+        conversation_id, through = message["args"]
+        schedule(conn, tenant, conversation_id, through)
+    return len(parked)
 
 
 @dramatiq.actor(

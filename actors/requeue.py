@@ -8,13 +8,15 @@ from psycopg import Connection
 
 from actors.chain import enqueue
 from actors.middleware import DEAD_LETTER_OPTION
-from db import dead_letters
+from actors.send import UNSENT_FOR_GOOD, unsent_reason
+from db import dead_letters, messages
 
 
 @dataclass(frozen=True)
 class RequeueOutcome:
     dead_letter_id: int
     # requeued | already_requeued | discarded | resolved | not_found | unknown_actor | failed
+    # | pointless (the step could only find its work impossible; `detail` says why)
     status: str
     # The message queued now, or by the requeue that came first (already_requeued).
     message_id: str | None
@@ -46,6 +48,9 @@ def requeue_one(conn: Connection, dead_letter_id: int, *, requeued_by: str) -> R
     if letter.actor not in broker.actors:
         # An actor renamed or removed since: the letter stays dead for a human to decide.
         return RequeueOutcome(dead_letter_id, "unknown_actor", None)
+    unsent = _unsent_for_good(conn, letter)
+    if unsent is not None:
+        return RequeueOutcome(dead_letter_id, "pointless", None, unsent)
     # A fresh message (retries start over) that remembers which letter it came from.
     message = broker.get_actor(letter.actor).message_with_options(
         args=tuple(letter.args), kwargs=letter.kwargs, **{DEAD_LETTER_OPTION: letter.id}
@@ -54,6 +59,15 @@ def requeue_one(conn: Connection, dead_letter_id: int, *, requeued_by: str) -> R
     enqueue(conn, [message])
     dead_letters.record_requeue(conn, letter.id, message.message_id, requeued_by)
     return RequeueOutcome(dead_letter_id, "requeued", message.message_id)
+
+
+def _unsent_for_good(conn: Connection, letter: dead_letters.DeadLetter) -> str | None:
+    """Why a failed send cannot be run again: its message is failed or withdrawn for good (a
+    status only moves forward), so the step would do nothing and the letter is not resolved."""
+    if letter.actor != "send_message" or letter.tenant_id is None or len(letter.args) != 1:
+        return None
+    status = messages.delivery_status_of(conn, letter.tenant_id, letter.args[0])
+    return unsent_reason(letter.args[0], status) if status in UNSENT_FOR_GOOD else None
 
 
 # Every state but `dead` (the table's CHECK allows no other).

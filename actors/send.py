@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import dramatiq
 import sentry_sdk
+from dramatiq.common import current_millis, dq_name
 from dramatiq.middleware import CurrentMessage
 from psycopg import Connection
 
@@ -14,8 +15,8 @@ from actors.chain import enqueue
 from actors.clients.errors import SendNotAttempted, SendOutcomeUnknown, SendRejected
 from actors.clients.whatsapp import WhatsAppClient
 from actors.delivery import attach_provider_id
-from actors.middleware import DEAD_LETTER_OPTION, annotate
-from db import messages, outbox
+from actors.middleware import DEAD_LETTER_OPTION, UNSETTLED, annotate
+from db import broker_queue, messages, outbox
 from db.breakers import claim_trial, close_breaker, lock_breaker, read_breaker, save_breaker
 from db.clock import database_now
 from db.outbox import OutboxMessage
@@ -97,6 +98,16 @@ def mark_read(message_id: int) -> None:
     runtime.whatsapp_client(tenant).mark_read(provider_message_id, typing=typing)
 
 
+# Terminal statuses of a message that never reached the customer.
+UNSENT_FOR_GOOD = (DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
+
+
+def unsent_reason(message_id: int, status: str) -> str:
+    if status == DeliveryStatus.CANCELLED:
+        return f"message {message_id} was withdrawn (a person has the conversation); nothing sent"
+    return f"message {message_id} failed for good; send a new one (`recado messages send`)"
+
+
 def queue_outbound(
     conn: Connection,
     *,
@@ -152,6 +163,8 @@ def _prepare(message_id: int) -> _Plan | None:
             evidence_wait=settings.send_evidence_wait,
         )
         if decision == SendDecision.DONE:
+            if row.delivery_status in UNSENT_FOR_GOOD:
+                annotate(**{UNSETTLED: unsent_reason(message_id, row.delivery_status)})
             return None
         if decision == SendDecision.ALREADY_ACCEPTED:
             _mark_sent(conn, tenant_id, message_id, now)
@@ -226,6 +239,7 @@ def _apply_window(
         return outbox.lock_for_send(conn, row.tenant_id, row.id)
     outbox.flag_for_human(conn, row.conversation_id, "24-hour window closed")
     messages.set_delivery_status(conn, row.id, DeliveryStatus.FAILED, now, [WINDOW_CLOSED])
+    annotate(**{UNSETTLED: f"message {row.id} not sent: 24-hour window closed, no template"})
     logger.warning(
         "message %s not sent: window closed, conversation %s flagged for a person",
         row.id,
@@ -247,11 +261,12 @@ def _admission(
             return breaker.until - now
         # A trial call is out; its answer decides within seconds, not at its deadline.
         return policy.cooldown
+    recipient_key, number_key = pacing_keys(tenant, row.recipient)
     wait = runtime.pacer().take(
         conn,
         [
-            (f"r:{tenant.id}:{row.recipient}", _rate(tenant, "recipient", RECIPIENT_RATE)),
-            (f"n:{tenant.wa_phone_number_id}", _rate(tenant, "number", NUMBER_RATE)),
+            (recipient_key, _rate(tenant, "recipient", RECIPIENT_RATE)),
+            (number_key, _rate(tenant, "number", NUMBER_RATE)),
         ],
     )
     if wait is not None:
@@ -263,6 +278,39 @@ def _admission(
         if not claim_trial(conn, tenant.id, row.channel, now, updated.until):
             return policy.cooldown
     return None
+
+
+def pacing_keys(tenant: Tenant, recipient: str | None) -> tuple[str, str]:
+    """The pacer's keys: the tenant's recipient (`recipient` None: the prefix of them all) and
+    its business number."""
+    return f"r:{tenant.id}:{recipient or ''}", f"n:{tenant.wa_phone_number_id}"
+
+
+def readmit_paced(conn: Connection, tenant: Tenant) -> int:
+    """After the tenant's pacing changed: its sends waiting on the old rates are paced again
+    from scratch, now, under the new ones (the send step re-checks each; none goes twice)."""
+    recipients, number = pacing_keys(tenant, None)
+    runtime.pacer().forget(conn, recipients, [number])
+    parked = broker_queue.take_parked(
+        conn,
+        tenant_id=tenant.id,
+        queue_name=dq_name(send_message.queue_name),
+        actor=send_message.actor_name,
+        scope="message",
+        later_than_ms=current_millis(),
+    )
+    # The retries spent and the dead letter it came from go with it, as with a deferral.
+    enqueue(
+        conn,
+        [
+            send_message.message_with_options(
+                args=tuple(stored["args"]),
+                **{k: v for k, v in stored["options"].items() if k in _CARRIED},
+            )
+            for stored in parked
+        ],
+    )
+    return len(parked)
 
 
 def _rate(tenant: Tenant, which: str, default: Rate) -> Rate:

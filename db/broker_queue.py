@@ -195,3 +195,53 @@ def try_job_lock(conn: Connection, key: int) -> bool:
     """Take a transaction-level advisory lock, so one process of many runs a periodic job."""
     cur = conn.cursor(row_factory=tuple_row)
     return cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]
+
+
+# Delayed jobs of one actor for one tenant, due later than a time: they are finished here and
+# their messages returned, for the caller to queue them again sooner. The job's first argument
+# names a row of a tenant-scoped table (a conversation, an outbound message). A row a worker
+# already holds in memory runs at its old time, or never after that worker stops; its step then
+# finds its work done.
+_TAKE_PARKED = """
+WITH candidates AS MATERIALIZED (
+    SELECT q.queue_name, q.message_id, q.message
+    FROM dramatiq.queue AS q
+    WHERE q.queue_name = %(queue_name)s AND q.state IN ('queued', 'consumed')
+        AND q.message->>'actor_name' = %(actor)s
+        AND (q.message->'options'->>'eta')::bigint > %(later_than_ms)s
+        AND jsonb_typeof(q.message->'args'->0) = 'number'
+), parked AS (
+    SELECT c.* FROM candidates AS c
+    JOIN {table} AS t ON t.id = (c.message->'args'->>0)::bigint AND t.tenant_id = %(tenant_id)s
+)
+UPDATE dramatiq.queue AS q SET state = 'done', mtime = now()
+FROM parked AS p
+WHERE q.queue_name = p.queue_name AND q.message_id = p.message_id
+    AND q.state IN ('queued', 'consumed')
+RETURNING p.message
+"""
+# What a job's first argument may name.
+_SCOPES = {"conversation": "conversations", "message": "messages"}
+
+
+def take_parked(
+    conn: Connection,
+    *,
+    tenant_id: int,
+    queue_name: str,
+    actor: str,
+    scope: str,
+    later_than_ms: int,
+) -> list[dict]:
+    """The stored messages of `actor`'s delayed jobs whose first argument is one of the tenant's
+    rows of `scope` (conversation, message), due after `later_than_ms` (epoch milliseconds, as
+    Dramatiq's eta); those jobs are finished."""
+    cur = conn.cursor(row_factory=tuple_row)
+    params = {
+        "queue_name": queue_name,
+        "actor": actor,
+        "later_than_ms": later_than_ms,
+        "tenant_id": tenant_id,
+    }
+    statement = _TAKE_PARKED.replace("{table}", _SCOPES[scope])
+    return [row[0] for row in cur.execute(statement, params).fetchall()]

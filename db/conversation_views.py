@@ -66,15 +66,34 @@ _CONVERSATION = """
 """
 
 
+# The customer wrote last: the newest message is theirs (a reply that failed or was withdrawn
+# answered nothing).
+_NEEDS_REPLY = f"""
+    v.status <> 'closed' AND (
+        SELECT m.direction FROM messages m
+        WHERE m.tenant_id = v.tenant_id AND m.conversation_id = v.id
+          AND NOT (m.direction = 'out' AND m.delivery_status IN ('failed', 'cancelled'))
+        ORDER BY {NEWEST_FIRST} LIMIT 1
+    ) = 'in'
+"""
+
+
 def list_conversations(
-    conn: Connection, tenant_id: int, *, status: str | None, limit: int
+    conn: Connection,
+    tenant_id: int,
+    *,
+    status: str | None,
+    limit: int,
+    needs_reply: bool = False,
 ) -> list[ConversationLine]:
-    """Most recently active first; `status` None lists every status."""
+    """Most recently active first; `status` None lists every status; `needs_reply` only those
+    whose customer wrote last."""
     cur = conn.cursor(row_factory=class_row(ConversationLine))
     return cur.execute(
         _CONVERSATION + " WHERE v.tenant_id = %s AND (%s::text IS NULL OR v.status = %s)"
+        f" AND (NOT %s OR ({_NEEDS_REPLY}))"
         " ORDER BY v.last_inbound_at DESC NULLS LAST, v.id DESC LIMIT %s",
-        (tenant_id, status, status, limit),
+        (tenant_id, status, status, needs_reply, limit),
     ).fetchall()
 
 
@@ -88,15 +107,31 @@ def conversation_line(
 
 
 def recent_messages(
-    conn: Connection, tenant_id: int, conversation_id: int, limit: int
+    conn: Connection,
+    tenant_id: int,
+    conversation_id: int,
+    limit: int,
+    *,
+    before: int | None = None,
 ) -> list[MessageLine]:
-    """The newest `limit` messages, oldest first, in the provider's order."""
+    """The newest `limit` messages (those before message `before`, a page further back, when
+    given), oldest first, in the provider's order."""
     cur = conn.cursor(row_factory=class_row(MessageLine))
     rows = cur.execute(
         "SELECT id, ordered_at AS at, direction, details ->> 'author' AS author, type,"
-        " delivery_status, text FROM messages WHERE tenant_id = %s AND conversation_id = %s"
-        f" ORDER BY {NEWEST_FIRST} LIMIT %s",
-        (tenant_id, conversation_id, limit),
+        " delivery_status, text FROM messages"
+        " WHERE tenant_id = %(tenant_id)s AND conversation_id = %(conversation_id)s"
+        " AND (%(before)s::bigint IS NULL OR (ordered_at, received_at, envelope_position, id) <"
+        "   (SELECT ordered_at, received_at, envelope_position, id FROM messages"
+        "    WHERE tenant_id = %(tenant_id)s AND conversation_id = %(conversation_id)s"
+        "      AND id = %(before)s))"
+        f" ORDER BY {NEWEST_FIRST} LIMIT %(limit)s",
+        {
+            "tenant_id": tenant_id,
+            "conversation_id": conversation_id,
+            "before": before,
+            "limit": limit,
+        },
     ).fetchall()
     return rows[::-1]
 

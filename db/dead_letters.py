@@ -103,6 +103,17 @@ def mark_resolved(conn: Connection, dead_letter_id: int) -> None:
     )
 
 
+def mark_unsettled(conn: Connection, dead_letter_id: int, outcome: str) -> None:
+    """A requeued step ran without error but could not do its work: the letter is dead again,
+    with what happened (`related.requeue_outcome`), for a person to decide."""
+    conn.execute(
+        "UPDATE dead_letters SET state = 'dead',"
+        " related = related || jsonb_build_object('requeue_outcome', %s::text)"
+        " WHERE id = %s AND state = 'requeued'",
+        (outcome, dead_letter_id),
+    )
+
+
 def resolve_send_failures(conn: Connection, tenant_id: int, message_id: int) -> list[int]:
     """The message was delivered after all: its send step's dead letters are settled."""
     cur = conn.cursor(row_factory=tuple_row)

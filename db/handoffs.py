@@ -38,9 +38,19 @@ def hand_off(conn: Connection, tenant_id: int, conversation_id: int, reason: str
     return row[0]
 
 
-def return_to_bot(conn: Connection, tenant_id: int, conversation_id: int) -> bool:
-    """An agent gives the conversation back. What the customer wrote meanwhile was the agent's
-    to answer, so the assistant starts from the next message."""
+@dataclass(frozen=True)
+class Returned:
+    # The customer's messages no one answered: written after the last reply that went out.
+    unanswered: int
+    newest_inbound: int
+
+
+def return_to_bot(conn: Connection, tenant_id: int, conversation_id: int) -> Returned | None:
+    """An agent gives the conversation back; None when it was not with a person.
+
+    What the agent answered (customer messages before the agent's last message) counts as
+    answered; what the customer wrote after it is still unanswered, for the caller to act on.
+    """
     cur = conn.cursor(row_factory=tuple_row)
     # Locked before the UPDATE reads the newest message: see db/planning.lock_planning_state.
     cur.execute(
@@ -49,25 +59,40 @@ def return_to_bot(conn: Connection, tenant_id: int, conversation_id: int) -> boo
     )
     row = cur.execute(
         """
+        WITH last_answer AS (
+            SELECT max(o.id) AS id FROM messages o
+            WHERE o.tenant_id = %(tenant_id)s AND o.conversation_id = %(conversation_id)s
+              AND o.direction = 'out' AND o.delivery_status NOT IN ('failed', 'cancelled')
+        ), inbound AS (
+            SELECT max(m.id) AS newest,
+                max(m.id) FILTER (WHERE m.id < (SELECT id FROM last_answer)) AS answered
+            FROM messages m
+            WHERE m.tenant_id = %(tenant_id)s AND m.conversation_id = %(conversation_id)s
+              AND m.direction = 'in'
+        )
         UPDATE conversations v SET status = 'open', needs_human_reason = NULL, handoff_at = NULL,
             low_confidence_streak = 0, updated_at = now(),
-            replied_through = GREATEST(v.replied_through, COALESCE(
-                (SELECT max(m.id) FROM messages m
-                 WHERE m.conversation_id = v.id AND m.tenant_id = v.tenant_id
-                   AND m.direction = 'in'), 0))
-        WHERE v.tenant_id = %s AND v.id = %s AND v.status = 'handoff'
-        RETURNING v.id
+            replied_through = GREATEST(v.replied_through, COALESCE(inbound.answered, 0))
+        FROM inbound
+        WHERE v.tenant_id = %(tenant_id)s AND v.id = %(conversation_id)s AND v.status = 'handoff'
+        RETURNING v.replied_through, COALESCE(inbound.newest, 0)
         """,
-        (tenant_id, conversation_id),
+        {"tenant_id": tenant_id, "conversation_id": conversation_id},
     ).fetchone()
     if row is None:
-        return False
+        return None
+    replied_through, newest = row
+    (unanswered,) = cur.execute(
+        "SELECT count(*) FROM messages WHERE tenant_id = %s AND conversation_id = %s"
+        " AND direction = 'in' AND id > %s",
+        (tenant_id, conversation_id, replied_through),
+    ).fetchone()
     conn.execute(
         "UPDATE agent_notifications SET acknowledged_at = now()"
         " WHERE tenant_id = %s AND conversation_id = %s AND acknowledged_at IS NULL",
         (tenant_id, conversation_id),
     )
-    return True
+    return Returned(unanswered, newest)
 
 
 def open_notifications(conn: Connection, tenant_id: int) -> list[Notification]:

@@ -152,6 +152,17 @@ def outbound_by_id(conn: Connection, tenant_id: int, message_id: int) -> Outboun
     ).fetchone()
 
 
+def delivery_status_of(conn: Connection, tenant_id: int, message_id: int) -> str | None:
+    """An outbound message's delivery status; None when the tenant has no such message."""
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        "SELECT delivery_status FROM messages"
+        " WHERE tenant_id = %s AND id = %s AND direction = 'out'",
+        (tenant_id, message_id),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
 def set_delivery_status(
     conn: Connection,
     message_id: int,

@@ -50,3 +50,11 @@ def take_slots(conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta
         (keys, new_tats),
     )
     return None
+
+
+def forget_slots(conn: Connection, prefix: str, keys: Sequence[str]) -> None:
+    """Drop the times of `keys` and of every key starting with `prefix`: their next send is
+    paced from scratch (after the rates changed)."""
+    conn.execute(
+        "DELETE FROM send_pacing WHERE key = ANY(%s) OR starts_with(key, %s)", (list(keys), prefix)
+    )

@@ -1,19 +1,33 @@
 """A tenant's assistant configuration: its business profile and its assistant settings.
 
 The profile is stored as given (JSON); callers validate it with domain.profile.parse_profile
-before saving, so what is stored always parses.
+before saving, so what is stored always parses. Every save and clear is also kept as a numbered
+version (profile_versions), so an earlier profile can be restored.
 """
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg import Connection
-from psycopg.rows import tuple_row
+from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import Jsonb
 
 
-def set_profile(conn: Connection, tenant_id: int, profile: dict[str, Any]) -> None:
-    """Save the profile. Turning the assistant on starts it at each conversation's next message:
-    what customers wrote before was for people to answer."""
+@dataclass(frozen=True)
+class ProfileVersion:
+    version: int
+    # None: the profile was cleared.
+    profile: dict[str, Any] | None
+    saved_at: datetime
+    restored_from: int | None
+
+
+def set_profile(
+    conn: Connection, tenant_id: int, profile: dict[str, Any], *, restored_from: int | None = None
+) -> int:
+    """Save the profile; returns its version number. Turning the assistant on starts it at each
+    conversation's next message: what customers wrote before was for people to answer."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
         "UPDATE tenants t SET profile = %s FROM tenants old"
@@ -33,6 +47,44 @@ def set_profile(conn: Connection, tenant_id: int, profile: dict[str, Any]) -> No
             """,
             (tenant_id,),
         )
+    return _add_version(conn, tenant_id, profile, restored_from)
+
+
+def _add_version(
+    conn: Connection, tenant_id: int, profile: dict[str, Any] | None, restored_from: int | None
+) -> int:
+    """The next version; the caller has updated the tenant's row, whose lock orders the saves."""
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(
+        """
+        INSERT INTO profile_versions (tenant_id, version, profile, restored_from)
+        SELECT %s, COALESCE(max(version), 0) + 1, %s, %s
+        FROM profile_versions WHERE tenant_id = %s
+        RETURNING version
+        """,
+        (tenant_id, None if profile is None else Jsonb(profile), restored_from, tenant_id),
+    ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def profile_versions(conn: Connection, tenant_id: int) -> list[ProfileVersion]:
+    """Every saved version of the tenant's profile, newest first."""
+    cur = conn.cursor(row_factory=class_row(ProfileVersion))
+    return cur.execute(
+        "SELECT version, profile, saved_at, restored_from FROM profile_versions"
+        " WHERE tenant_id = %s ORDER BY version DESC",
+        (tenant_id,),
+    ).fetchall()
+
+
+def profile_version(conn: Connection, tenant_id: int, version: int) -> ProfileVersion | None:
+    cur = conn.cursor(row_factory=class_row(ProfileVersion))
+    return cur.execute(
+        "SELECT version, profile, saved_at, restored_from FROM profile_versions"
+        " WHERE tenant_id = %s AND version = %s",
+        (tenant_id, version),
+    ).fetchone()
 
 
 def profile_of(conn: Connection, tenant_id: int) -> dict[str, Any] | None:
@@ -60,4 +112,7 @@ def clear_profile(conn: Connection, tenant_id: int) -> bool:
         "UPDATE tenants SET profile = NULL WHERE id = %s AND profile IS NOT NULL RETURNING id",
         (tenant_id,),
     ).fetchone()
-    return row is not None
+    if row is None:
+        return False
+    _add_version(conn, tenant_id, None, None)
+    return True

@@ -77,3 +77,17 @@ def tenant_by_id(conn: Connection, tenant_id: int) -> Tenant | None:
 def list_tenants(conn: Connection) -> list[Tenant]:
     cur = conn.cursor(row_factory=class_row(Tenant))
     return cur.execute(f"SELECT {_COLUMNS} FROM tenants ORDER BY slug").fetchall()
+
+
+# The credential columns an operator may rotate.
+CREDENTIALS = ("wa_access_token", "wa_app_secret", "wa_verify_token")
+
+
+def update_credentials(conn: Connection, tenant_id: int, values: dict[str, str]) -> None:
+    """Replace some of the tenant's credentials (keys from CREDENTIALS)."""
+    unknown = set(values) - set(CREDENTIALS)
+    if unknown or not values:
+        raise ValueError(f"not credentials: {sorted(unknown)}")
+    # Column names come from CREDENTIALS only, never from input.
+    assignments = ", ".join(f"{column} = %s" for column in values)
+    conn.execute(f"UPDATE tenants SET {assignments} WHERE id = %s", (*values.values(), tenant_id))

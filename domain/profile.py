@@ -4,6 +4,7 @@ Stored as JSON in `tenants.profile`; parsed and validated here so a bad profile 
 a clear message when it is saved, not discovered by a customer.
 """
 
+import difflib
 import hashlib
 import json
 import re
@@ -15,6 +16,15 @@ from typing import Any
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LANGUAGES = ("es", "en")
+PROFILE_KEYS = (
+    "name", "tone", "timezone", "language", "services", "hours", "address", "phone", "faq",
+    "policies",
+)  # fmt: skip
+SERVICE_KEYS = ("name", "price", "currency", "duration_minutes", "aliases", "description")
+FAQ_KEYS = ("question", "answer")
+# Low enough that "horario" finds "hours"; the known keys are listed as well, so a poor
+# suggestion misleads no one.
+_SUGGESTION_CUTOFF = 0.5
 _SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
@@ -85,6 +95,32 @@ def parse_profile(data: Mapping[str, Any], *, default_name: str) -> BusinessProf
         policies=tuple(_text(p, f"policies[{i}]") for i, p in enumerate(_list(data, "policies"))),
         source=dict(data),
     )
+
+
+def check_keys(data: Mapping[str, Any]) -> None:
+    """ProfileError for the first key the profile does not know, with the closest known one.
+
+    Checked when a profile is saved: an unknown key is a typo whose value would be ignored
+    (`servicios` for `services` saves a profile without services).
+    """
+    if not isinstance(data, Mapping):
+        raise ProfileError("the profile must be a JSON object")
+    _known(data, PROFILE_KEYS, "")
+    for key, known in (("services", SERVICE_KEYS), ("faq", FAQ_KEYS)):
+        items = data.get(key)
+        if isinstance(items, Sequence) and not isinstance(items, str):
+            for index, item in enumerate(items):
+                if isinstance(item, Mapping):
+                    _known(item, known, f"{key}[{index}].")
+
+
+def _known(data: Mapping[str, Any], known: Sequence[str], where: str) -> None:
+    for key in data:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=_SUGGESTION_CUTOFF)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ProfileError(f"unknown key '{where}{key}' ({hint}known: {', '.join(known)})")
 
 
 def profile_fingerprint(profile: BusinessProfile) -> str:

@@ -13,6 +13,29 @@ from typing import Any
 
 DEFAULT_QUIET_WINDOW_SECONDS = 2
 DEFAULT_LOW_CONFIDENCE_THRESHOLD = 0.5
+# Bounds: a value past them is a typo or a misunderstanding, never a business need. A customer
+# waits out the quiet window before any answer.
+MAX_QUIET_WINDOW_SECONDS = 600
+MAX_MONTHLY_TOKENS = 10_000_000_000
+# A cent: below it the cap would be stored as 0.
+MIN_MONTHLY_USD = Decimal("0.01")
+MAX_MONTHLY_USD = 1_000_000
+MAX_KEYWORDS = 100
+MAX_KEYWORD_CHARS = 100
+# The notice is a WhatsApp text (4,096 characters) once {name} is filled in.
+MAX_HANDOFF_MESSAGE_CHARS = 1_000
+# Pacing: Meta allows up to 1,000 messages a second per number; below one message an hour to a
+# recipient, a reply would never arrive in time.
+MIN_PER_SECOND = 1 / 3600
+MAX_PER_SECOND = 1_000
+MAX_BURST = 1_000
+PACING_KINDS = ("number", "recipient")
+# Who answers what a customer wrote while a person had the conversation, when it is returned.
+ON_RETURN_ASSISTANT = "assistant"
+ON_RETURN_PERSON = "person"
+ON_RETURN_CHOICES = (ON_RETURN_ASSISTANT, ON_RETURN_PERSON)
+# Meta's limit on template names.
+MAX_TEMPLATE_NAME = 512
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
@@ -77,8 +100,10 @@ def _plain(number: Decimal) -> int | float:
 
 def _quiet_window(raw: str) -> int | float:
     seconds = _number("quiet_window_seconds", raw)
-    if seconds < 0:
-        raise ValueError(f"quiet_window_seconds must be 0 or more seconds, not {raw}")
+    if not 0 <= seconds <= MAX_QUIET_WINDOW_SECONDS:
+        raise ValueError(
+            f"quiet_window_seconds must be 0 to {MAX_QUIET_WINDOW_SECONDS} seconds, not {raw}"
+        )
     return _plain(seconds)
 
 
@@ -100,13 +125,26 @@ def _token_cap(raw: str) -> int:
         raise ValueError(
             f"llm_monthly_token_cap must be above 0, not {tokens} (unset it for no cap)"
         )
+    if tokens > MAX_MONTHLY_TOKENS:
+        raise ValueError(
+            f"llm_monthly_token_cap must be at most {MAX_MONTHLY_TOKENS:_} tokens, not {raw}"
+            " (unset it for no cap)"
+        )
     return tokens
 
 
 def _usd_cap(raw: str) -> int | float:
     amount = _number("llm_monthly_usd_cap", raw)
-    if amount <= 0:
-        raise ValueError(f"llm_monthly_usd_cap must be above 0, not {raw} (unset it for no cap)")
+    if amount < MIN_MONTHLY_USD:
+        raise ValueError(
+            f"llm_monthly_usd_cap must be at least {MIN_MONTHLY_USD} USD, not {raw}"
+            " (unset it for no cap)"
+        )
+    if amount > MAX_MONTHLY_USD:
+        raise ValueError(
+            f"llm_monthly_usd_cap must be at most {MAX_MONTHLY_USD:_} USD, not {raw}"
+            " (unset it for no cap)"
+        )
     return _plain(amount)
 
 
@@ -117,6 +155,8 @@ def _keywords(raw: str) -> list[str]:
             items = json.loads(raw)
         except json.JSONDecodeError as error:
             raise ValueError(f"handoff_keywords is not a valid JSON list: {error}") from None
+        except RecursionError:
+            raise ValueError("handoff_keywords is nested too deeply to be a list") from None
         if not all(isinstance(item, str) for item in items):
             raise ValueError("handoff_keywords must be a list of texts")
     else:
@@ -126,6 +166,13 @@ def _keywords(raw: str) -> list[str]:
         raise ValueError(
             "handoff_keywords must not contain an empty keyword (unset it to remove every keyword)"
         )
+    if len(keywords) > MAX_KEYWORDS:
+        raise ValueError(f"handoff_keywords may hold at most {MAX_KEYWORDS} keywords")
+    too_long = next((k for k in keywords if len(k) > MAX_KEYWORD_CHARS), None)
+    if too_long is not None:
+        raise ValueError(
+            f"handoff_keywords: {too_long[:20]!r}... is longer than {MAX_KEYWORD_CHARS} characters"
+        )
     # Repeats would only make the list harder to read.
     return list(dict.fromkeys(keywords))
 
@@ -133,6 +180,11 @@ def _keywords(raw: str) -> list[str]:
 def _handoff_message(raw: str) -> str:
     if not raw:
         raise ValueError("handoff_message must not be empty (unset it for the built-in notice)")
+    if len(raw) > MAX_HANDOFF_MESSAGE_CHARS:
+        raise ValueError(
+            f"handoff_message must be at most {MAX_HANDOFF_MESSAGE_CHARS} characters,"
+            f" not {len(raw)}"
+        )
     try:
         fields = [field for _, field, _, _ in Formatter().parse(raw) if field is not None]
     except ValueError as error:
@@ -146,6 +198,81 @@ def _handoff_message(raw: str) -> str:
             f"handoff_message may contain only the {{name}} placeholder, not {{{unknown[0]}}}"
         )
     return raw
+
+
+def _json_object(key: str, raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{key} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ValueError(f"{key} is nested too deeply to be a setting") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be a JSON object")
+    return value
+
+
+def _pacing(raw: str) -> dict[str, dict[str, int | float]]:
+    """`{"number": {"per_second", "burst"}, "recipient": {...}}`; either kind may be left out."""
+    value = _json_object("pacing", raw)
+    unknown = sorted(set(value) - set(PACING_KINDS))
+    if unknown or not value:
+        raise ValueError(f"pacing takes the keys {' and '.join(PACING_KINDS)}, not {unknown}")
+    return {kind: _rate(kind, value[kind]) for kind in PACING_KINDS if kind in value}
+
+
+def _rate(kind: str, value: object) -> dict[str, int | float]:
+    where = f"pacing.{kind}"
+    if not isinstance(value, dict) or set(value) != {"per_second", "burst"}:
+        raise ValueError(f"{where} must be an object with per_second and burst")
+    per_second, burst = value["per_second"], value["burst"]
+    if isinstance(per_second, bool) or not isinstance(per_second, int | float):
+        raise ValueError(f"{where}.per_second must be a number")
+    if not MIN_PER_SECOND <= per_second <= MAX_PER_SECOND:
+        raise ValueError(
+            f"{where}.per_second must be {MIN_PER_SECOND:.6f} (one an hour) to {MAX_PER_SECOND},"
+            f" not {per_second}"
+        )
+    if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= MAX_BURST:
+        raise ValueError(f"{where}.burst must be a whole number from 1 to {MAX_BURST}")
+    return {"per_second": per_second, "burst": burst}
+
+
+def _template(raw: str) -> dict[str, Any]:
+    """`{"name", "language", "components"?}`: an approved template, as Meta's send API takes it."""
+    value = _json_object("reengagement_template", raw)
+    unknown = sorted(set(value) - {"name", "language", "components"})
+    if unknown:
+        raise ValueError(f"reengagement_template has unknown keys {unknown}")
+    for key in ("name", "language"):
+        text = value.get(key)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"reengagement_template.{key} must be a non-empty text")
+    if len(value["name"]) > MAX_TEMPLATE_NAME:
+        raise ValueError(
+            f"reengagement_template.name must be at most {MAX_TEMPLATE_NAME} characters"
+        )
+    components = value.get("components")
+    if components is not None and not (
+        isinstance(components, list) and all(isinstance(c, dict) for c in components)
+    ):
+        raise ValueError("reengagement_template.components must be a list of objects")
+    return value
+
+
+def _on_return(raw: str) -> str:
+    word = raw.lower()
+    if word not in ON_RETURN_CHOICES:
+        raise ValueError(
+            f"unanswered_on_return must be {' or '.join(ON_RETURN_CHOICES)}, not {raw!r}"
+        )
+    return word
+
+
+def unanswered_on_return(stored: Mapping[str, Any]) -> str:
+    """Who answers the customer's unanswered messages when a conversation is returned."""
+    value = stored.get("unanswered_on_return")
+    return value if value in ON_RETURN_CHOICES else ON_RETURN_ASSISTANT
 
 
 def _flag(key: str) -> Callable[[str], bool]:
@@ -210,6 +337,27 @@ SETTINGS: Mapping[str, SettingSpec] = {
             "show 'typing…' with the read receipt",
             "false",
             _flag("typing_indicator"),
+        ),
+        SettingSpec(
+            "unanswered_on_return",
+            "when a person returns a conversation, who answers what the customer wrote after the"
+            " person's last message: assistant, or person (told so at the return)",
+            ON_RETURN_ASSISTANT,
+            _on_return,
+        ),
+        SettingSpec(
+            "pacing",
+            'send rates as JSON, {"number": {"per_second": 80, "burst": 80}, "recipient":'
+            ' {"per_second": 0.1667, "burst": 5}}; either kind may be left out',
+            "80/s per number; one per 6 s per recipient, bursts of 5",
+            _pacing,
+        ),
+        SettingSpec(
+            "reengagement_template",
+            'approved template as JSON, {"name", "language", "components"?}, sent instead of a'
+            " free-form message outside the 24-hour window",
+            "none: such a message goes to a person",
+            _template,
         ),
     )
 }

@@ -16,14 +16,14 @@ from db.conversation_views import (
 from db.handoffs import hand_off, open_notifications, return_to_bot
 from db.tenants import Tenant
 from domain.phones import mask_phone
-from domain.text import visible
+from domain.tenant_settings import ON_RETURN_ASSISTANT, unanswered_on_return
 from ops.database import cli_connection
+from ops.options import LIMIT, ROW_ID
 from ops.output import echo, format_table, format_time
-from ops.tenant_lookup import known_tenant
+from ops.tenant_lookup import known_tenant, tenant_zone
 
 SHOWN_MESSAGES = 20
 SHOWN_REPLIES = 20
-TEXT_WIDTH = 80
 STATUSES = ("open", "handoff", "closed")
 
 tenant_option = click.option("--tenant", "slug", required=True, help="Tenant slug.")
@@ -37,15 +37,25 @@ def conversations() -> None:
 @conversations.command("list")
 @tenant_option
 @click.option("--status", type=click.Choice(STATUSES), help="Only conversations in this status.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
-def list_(slug: str, status: str | None, limit: int) -> None:
+@click.option(
+    "--needs-reply",
+    is_flag=True,
+    help="Only conversations whose customer wrote last and nobody has answered yet.",
+)
+@click.option("--limit", default=50, show_default=True, type=LIMIT)
+def list_(slug: str, status: str | None, needs_reply: bool, limit: int) -> None:
     """Conversations, most recently active first."""
     with cli_connection() as conn:
         tenant = known_tenant(conn, slug)
-        rows = list_conversations(conn, tenant.id, status=status, limit=limit)
+        rows = list_conversations(
+            conn, tenant.id, status=status, needs_reply=needs_reply, limit=limit
+        )
     if not rows:
-        echo(f"no {status + ' ' if status else ''}conversations for {slug}")
+        kind = f"{status} " if status else ""
+        waiting = "needing a reply " if needs_reply else ""
+        echo(f"no {kind}conversations {waiting}for {slug}")
         return
+    zone = tenant_zone(tenant)
     table = [("ID", "CONTACT", "STATUS", "NEEDS A PERSON BECAUSE", "LAST INBOUND", "NOTIFICATIONS")]
     table.extend(
         (
@@ -53,7 +63,7 @@ def list_(slug: str, status: str | None, limit: int) -> None:
             mask_phone(row.contact),
             row.status,
             row.needs_human_reason or "-",
-            format_time(row.last_inbound_at),
+            format_time(row.last_inbound_at, zone),
             str(row.open_notifications),
         )
         for row in rows
@@ -63,35 +73,57 @@ def list_(slug: str, status: str | None, limit: int) -> None:
 
 @conversations.command()
 @tenant_option
-@click.argument("conversation_id", type=int)
-def show(slug: str, conversation_id: int) -> None:
-    """The conversation's latest messages and the assistant's planning outcomes."""
+@click.argument("conversation_id", type=ROW_ID)
+@click.option(
+    "--before",
+    type=ROW_ID,
+    metavar="MESSAGE_ID",
+    help="Show the page of messages before this one (the command prints the next one to use).",
+)
+@click.option("--messages", "per_page", default=SHOWN_MESSAGES, show_default=True, type=LIMIT)
+def show(slug: str, conversation_id: int, before: int | None, per_page: int) -> None:
+    """The conversation's messages, newest page first, and the assistant's planning outcomes.
+
+    Times are in the business profile's time zone; texts are shown whole.
+    """
     with cli_connection() as conn:
         tenant = known_tenant(conn, slug)
         line = _conversation(conn, tenant, conversation_id)
-        messages = recent_messages(conn, tenant.id, conversation_id, SHOWN_MESSAGES)
+        # One more than a page: whether there is an older page to point to.
+        messages = recent_messages(conn, tenant.id, conversation_id, per_page + 1, before=before)
         replies = recent_replies(conn, tenant.id, conversation_id, SHOWN_REPLIES)
+    zone = tenant_zone(tenant)
+    older = len(messages) > per_page
+    messages = messages[-per_page:]
     echo(f"conversation {line.id} with {mask_phone(line.contact)}: {line.status}")
     if line.needs_human_reason:
         echo(f"needs a person because: {line.needs_human_reason}")
     if line.handoff_at:
-        echo(f"handed off at {format_time(line.handoff_at)}")
+        echo(f"handed off at {format_time(line.handoff_at, zone)}")
     echo(f"open notifications: {line.open_notifications}")
-    echo(f"\nlatest messages (up to {SHOWN_MESSAGES}):")
+    where = f"before message {before}" if before else "latest"
+    echo(f"\nmessages, {where} (up to {per_page}):")
     table = [("ID", "TIME", "DIR", "AUTHOR", "TYPE", "STATUS", "TEXT")]
     table.extend(
         (
             str(m.id),
-            format_time(m.at),
+            format_time(m.at, zone),
             m.direction,
             m.author or ("customer" if m.direction == "in" else "-"),
             m.type,
             m.delivery_status or "-",
-            _shorten(m.text),
+            m.text or "-",
         )
         for m in messages
     )
     echo(format_table(table) if messages else "  none")
+    if older:
+        echo(
+            f"older messages: recado conversations show --tenant {slug} {conversation_id}"
+            f" --before {messages[0].id}"
+        )
+    if before:
+        return
     echo(f"\nlatest planned replies (up to {SHOWN_REPLIES}):")
     table = [
         ("ID", "TIME", "THROUGH", "OUTCOME", "SOURCE", "INTENT", "CONFIDENCE", "TOKENS IN/OUT",
@@ -100,7 +132,7 @@ def show(slug: str, conversation_id: int) -> None:
     table.extend(
         (
             str(r.id),
-            format_time(r.created_at),
+            format_time(r.created_at, zone),
             str(r.through_message_id),
             r.outcome,
             r.source,
@@ -119,7 +151,7 @@ def show(slug: str, conversation_id: int) -> None:
 
 @conversations.command()
 @tenant_option
-@click.argument("conversation_id", type=int)
+@click.argument("conversation_id", type=ROW_ID)
 @click.option("--reason", required=True, help="Why a person takes over (agents read it).")
 def handoff(slug: str, conversation_id: int, reason: str) -> None:
     """Take the conversation from the assistant: a person answers from now on."""
@@ -140,18 +172,38 @@ def handoff(slug: str, conversation_id: int, reason: str) -> None:
 
 @conversations.command("return")
 @tenant_option
-@click.argument("conversation_id", type=int)
+@click.argument("conversation_id", type=ROW_ID)
 def return_(slug: str, conversation_id: int) -> None:
-    """Give the conversation back to the assistant; it answers from the customer's next message."""
+    """Give the conversation back to the assistant.
+
+    What the customer wrote after the person's last message is answered by the assistant now,
+    or left to the person (tenant setting unanswered_on_return), who is told so.
+    """
     with cli_connection() as conn:
         tenant = known_tenant(conn, slug)
         line = _conversation(conn, tenant, conversation_id)
-        if not return_to_bot(conn, tenant.id, conversation_id):
+        returned = return_to_bot(conn, tenant.id, conversation_id)
+        if returned is None:
             raise click.ClickException(
                 f"conversation {conversation_id} is {line.status}, not with a person"
             )
+        answering = (
+            returned.unanswered > 0 and unanswered_on_return(tenant.settings) == ON_RETURN_ASSISTANT
+        )
+        if answering:
+            # Imported here: importing actors installs the broker, which needs DATABASE_URL.
+            from actors.plan import schedule
+
+            schedule(conn, tenant, conversation_id, returned.newest_inbound)
         conn.commit()
     echo(f"conversation {conversation_id} is back with the assistant")
+    if answering:
+        echo(f"it answers the {returned.unanswered} unanswered customer messages now")
+    elif returned.unanswered:
+        echo(
+            f"{returned.unanswered} customer messages are still unanswered: answer them with"
+            f" `recado messages send` (the assistant answers them with the customer's next one)"
+        )
 
 
 @conversations.command()
@@ -164,9 +216,10 @@ def notifications(slug: str) -> None:
     if not rows:
         echo(f"no open notifications for {slug}")
         return
+    zone = tenant_zone(tenant)
     table = [("ID", "CONVERSATION", "KIND", "REASON", "CREATED")]
     table.extend(
-        (str(n.id), str(n.conversation_id), n.kind, n.reason, format_time(n.created_at))
+        (str(n.id), str(n.conversation_id), n.kind, n.reason, format_time(n.created_at, zone))
         for n in rows
     )
     echo(format_table(table))
@@ -177,11 +230,3 @@ def _conversation(conn: Connection, tenant: Tenant, conversation_id: int) -> Con
     if line is None:
         raise click.ClickException(f"no conversation {conversation_id} for tenant {tenant.slug}")
     return line
-
-
-def _shorten(text: str | None) -> str:
-    if not text:
-        return "-"
-    # Rendered before cutting, so the cut counts what the operator sees (line breaks as \n).
-    shown = visible(text)
-    return shown if len(shown) <= TEXT_WIDTH else shown[: TEXT_WIDTH - 1] + "…"

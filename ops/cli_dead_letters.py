@@ -14,6 +14,7 @@ from psycopg import Connection
 from db.dead_letters import discard as discard_dead_letters
 from db.dead_letters import get_dead_letter, list_dead_letters, requeue_history
 from ops.database import cli_connection
+from ops.options import LIMIT, ROW_ID
 from ops.output import echo, format_table, format_time
 
 if TYPE_CHECKING:
@@ -40,8 +41,11 @@ class Since(click.ParamType):
         text = str(value).strip()
         relative = _RELATIVE.match(text)
         if relative:
-            delta = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
-            return datetime.now(UTC) - delta
+            try:
+                delta = timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+                return datetime.now(UTC) - delta
+            except OverflowError:
+                self.fail(f"{text!r} reaches before the year 1", param)
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
@@ -64,7 +68,7 @@ def dead_letters() -> None:
     multiple=True,
     help="Repeatable; default: dead.",
 )
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=100, show_default=True, type=LIMIT)
 def list_(actor: str | None, since: datetime | None, states: tuple[str, ...], limit: int) -> None:
     """List dead letters, newest failure first."""
     with cli_connection() as conn:
@@ -91,7 +95,7 @@ def list_(actor: str | None, since: datetime | None, states: tuple[str, ...], li
 
 
 @dead_letters.command()
-@click.argument("dead_letter_id", type=int)
+@click.argument("dead_letter_id", type=ROW_ID)
 def show(dead_letter_id: int) -> None:
     """Show one dead letter with its arguments and traceback."""
     with cli_connection() as conn:
@@ -128,15 +132,16 @@ def show(dead_letter_id: int) -> None:
 
 
 @dead_letters.command()
-@click.argument("ids", nargs=-1, type=int)
+@click.argument("ids", nargs=-1, type=ROW_ID)
 @click.option("--actor", help="Requeue this actor's dead letters instead of listing IDs.")
 @click.option("--since", type=Since(), help="With --actor: last failed at or after this.")
 def requeue(ids: tuple[int, ...], actor: str | None, since: datetime | None) -> None:
     """Run failed steps again: by ID, or all dead ones of --actor [--since].
 
     Each dead letter is requeued in its own transaction and its outcome printed; requeueing one
-    twice, even from two commands at once, queues it once. Exit code 1 if any was not found,
-    has no actor any more or failed.
+    twice, even from two commands at once, queues it once. A send whose message failed for good
+    is not requeued (its step could do nothing) and says so. Exit code 1 if any was not found,
+    has no actor any more, could not be requeued or failed.
     """
     if bool(ids) == bool(actor):
         raise click.UsageError("give dead letter IDs or --actor, not both and not neither")
@@ -155,7 +160,7 @@ def requeue(ids: tuple[int, ...], actor: str | None, since: datetime | None) -> 
         outcomes = [_requeue_one(conn, dead_letter_id, operator) for dead_letter_id in ids]
     if actor and len(ids) == REQUEUE_BATCH:
         echo(f"requeued the first {REQUEUE_BATCH}; run the command again for more")
-    if any(o.status in ("not_found", "unknown_actor", "failed") for o in outcomes):
+    if any(o.status in ("not_found", "unknown_actor", "pointless", "failed") for o in outcomes):
         raise click.exceptions.Exit(1)
 
 
@@ -195,12 +200,14 @@ def _describe(outcome: "RequeueOutcome") -> str:
             return "no such dead letter"
         case "unknown_actor":
             return "its actor no longer exists; left dead"
+        case "pointless":
+            return f"not requeued: {outcome.detail}; left dead"
         case _:
             return f"failed: {outcome.detail}; left dead"
 
 
 @dead_letters.command()
-@click.argument("ids", nargs=-1, type=int, required=True)
+@click.argument("ids", nargs=-1, type=ROW_ID, required=True)
 def discard(ids: tuple[int, ...]) -> None:
     """Mark dead letters as discarded: they will not be requeued."""
     with cli_connection() as conn:

@@ -6,6 +6,7 @@ from db.events import mark_replayed, quarantined, quarantined_body
 from db.tenants import tenant_by_id
 from domain.errors import UnparseableEnvelope
 from ops.database import cli_connection
+from ops.options import LIMIT, ROW_ID
 from ops.output import echo, format_table, format_time
 
 
@@ -16,7 +17,7 @@ def quarantine() -> None:
 
 @quarantine.command("list")
 @click.option("--all", "include_replayed", is_flag=True, help="Include bodies already replayed.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=LIMIT, default=100, show_default=True)
 def list_(include_replayed: bool, limit: int) -> None:
     """Quarantined bodies, newest first (the bodies themselves hold personal data: see `show`)."""
     with cli_connection() as conn:
@@ -41,7 +42,7 @@ def list_(include_replayed: bool, limit: int) -> None:
 
 
 @quarantine.command()
-@click.argument("quarantine_id", type=int)
+@click.argument("quarantine_id", type=ROW_ID)
 def show(quarantine_id: int) -> None:
     """One quarantined body, printed as received (it may contain phone numbers and chat text)."""
     with cli_connection() as conn:
@@ -54,7 +55,7 @@ def show(quarantine_id: int) -> None:
 
 
 @quarantine.command()
-@click.argument("quarantine_id", type=int)
+@click.argument("quarantine_id", type=ROW_ID)
 def replay(quarantine_id: int) -> None:
     """Parse a quarantined body again (after a parser fix) and store its events once.
 

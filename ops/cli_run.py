@@ -17,6 +17,7 @@ from db.tenants import Tenant, create_tenant, tenant_by_slug
 from domain.profile import parse_profile
 from domain.tenant_settings import validate_setting
 from ops.database import VAR_DIR, database_url, describe
+from ops.options import PORT, PROCESSES, THREADS
 from ops.output import echo
 from ops.processes import Child, supervise_children, wait_for_port, web_server_argv, worker_argv
 
@@ -30,13 +31,13 @@ LLM_SIMULATOR_MODEL = "recado-sim"
 WEB_WORKERS = 2
 
 host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
-port_option = click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+port_option = click.option("--port", default=8000, show_default=True, type=PORT)
 processes_option = click.option(
-    "--processes", default=1, show_default=True, type=click.IntRange(min=1),
+    "--processes", default=1, show_default=True, type=PROCESSES,
     help="Worker processes.",
 )  # fmt: skip
 threads_option = click.option(
-    "--threads", default=8, show_default=True, type=click.IntRange(min=1),
+    "--threads", default=8, show_default=True, type=THREADS,
     help="Threads per worker process.",
 )  # fmt: skip
 
@@ -47,11 +48,11 @@ threads_option = click.option(
 @processes_option
 @threads_option
 @click.option(
-    "--simulator-port", default=8081, show_default=True, type=click.IntRange(1, 65535),
+    "--simulator-port", default=8081, show_default=True, type=PORT,
     help="Graph API simulator port, used when WHATSAPP_API_BASE_URL is unset.",
 )  # fmt: skip
 @click.option(
-    "--llm-simulator-port", default=8082, show_default=True, type=click.IntRange(1, 65535),
+    "--llm-simulator-port", default=8082, show_default=True, type=PORT,
     help="LLM simulator port, used when OPENAI_API_KEY is unset.",
 )  # fmt: skip
 def run(
@@ -120,9 +121,9 @@ def run(
 @click.command()
 @host_option
 @port_option
-@click.option("--workers", default=WEB_WORKERS, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=WEB_WORKERS, show_default=True, type=PROCESSES)
 def serve(host: str, port: int, workers: int) -> None:
-    """The web server only (hypercorn, webapp.wsgi:app): webhooks, health, metrics."""
+    """The web server only (hypercorn, webapp.asgi:app): webhooks, health, metrics."""
     _check_port_free(host, port)
     with database_url():
         children = [Child("web server", web_server_argv(host=host, port=port, workers=workers))]

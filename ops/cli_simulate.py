@@ -16,6 +16,16 @@ from domain.channels.whatsapp import sign
 from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelope
 from domain.settings import GRAPH_API_BASE_URL
 from ops.database import cli_connection
+from ops.options import (
+    ANY_PORT,
+    CONCURRENCY,
+    CONTACTS,
+    LATENCY_MS,
+    MESSAGES,
+    REQUEST_TIMEOUT,
+    SECONDS,
+    SEED,
+)
 from ops.output import echo
 from ops.simulators.graph_api import FAULTS, GraphApiSimulator, SimulatorConfig, TenantRoute
 from ops.simulators.llm import FAULTS as LLM_FAULTS
@@ -41,17 +51,19 @@ def simulate() -> None:
 @click.option("--tenant", default="demo", show_default=True, help="Tenant slug.")
 @click.option("--app-secret", help="Sign with this secret instead of the tenant's (no database).")
 @click.option("--phone-number-id", help="Use this id instead of the tenant's (no database).")
-@click.option("--messages", default=10, show_default=True, type=click.IntRange(min=0))
-@click.option("--contacts", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option("--messages", default=10, show_default=True, type=MESSAGES)
+@click.option("--contacts", default=3, show_default=True, type=CONTACTS)
 @click.option(
     "--duplicates",
     default=0,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=MESSAGES,
     help="Re-post this many already posted bodies, as Meta's redeliveries do.",
 )
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(min=1))
-@click.option("--timeout", default=10.0, show_default=True, help="Seconds per request.")
+@click.option("--concurrency", default=4, show_default=True, type=CONCURRENCY)
+@click.option(
+    "--timeout", default=10.0, show_default=True, type=REQUEST_TIMEOUT, help="Seconds per request."
+)
 def whatsapp(
     url: str,
     tenant: str,
@@ -161,9 +173,7 @@ def _tenant_credentials(
 
 @simulate.command("graph-api")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option(
-    "--port", default=8081, show_default=True, type=click.IntRange(0, 65535), help="0: any free."
-)
+@click.option("--port", default=8081, show_default=True, type=ANY_PORT, help="0: any free.")
 @click.option(
     "--tenant",
     "slugs",
@@ -201,15 +211,15 @@ def _tenant_credentials(
 )
 @click.option("--shuffle", is_flag=True, help="Post each send's statuses in random order.")
 @click.option("--no-statuses", is_flag=True, help="Post no status webhooks at all.")
-@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--latency-ms", default=0, show_default=True, type=LATENCY_MS)
 @click.option(
     "--hold-seconds",
     default=30.0,
     show_default=True,
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     help="How long a 'timeout' fault holds its answer.",
 )
-@click.option("--seed", type=int, help="Seed for faults and shuffling, to repeat a run.")
+@click.option("--seed", type=SEED, help="Seed for faults and shuffling, to repeat a run.")
 def graph_api(
     host: str,
     port: int,
@@ -284,10 +294,8 @@ def graph_api(
 
 @simulate.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option(
-    "--port", default=8082, show_default=True, type=click.IntRange(0, 65535), help="0: any free."
-)
-@click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--port", default=8082, show_default=True, type=ANY_PORT, help="0: any free.")
+@click.option("--latency-ms", default=0, show_default=True, type=LATENCY_MS)
 @click.option(
     "--fault-rate",
     default=0.0,
@@ -305,10 +313,10 @@ def graph_api(
     "--hang-seconds",
     default=30.0,
     show_default=True,
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     help="How long a 'timeout' fault holds the connection.",
 )
-@click.option("--seed", type=int, help="Seed for the fault draws, to repeat a run.")
+@click.option("--seed", type=SEED, help="Seed for the fault draws, to repeat a run.")
 def llm(
     host: str,
     port: int,

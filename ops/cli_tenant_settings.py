@@ -3,8 +3,10 @@
 import json
 
 import click
+from psycopg import Connection
 
 from db.tenant_settings import set_setting, unset_setting
+from db.tenants import Tenant, tenant_by_id
 from domain.tenant_settings import SETTINGS, describe_settings, validate_setting
 from ops.database import cli_connection
 from ops.output import echo, format_table
@@ -51,8 +53,10 @@ def set_(slug: str, key: str, value: str) -> None:
     with cli_connection() as conn:
         tenant = known_tenant(conn, slug)
         set_setting(conn, tenant.id, key, typed)
+        moved = _reschedule(conn, tenant, key)
         conn.commit()
     echo(f"{slug}: {key} = {json.dumps(typed, ensure_ascii=False)}")
+    _say_rescheduled(*moved)
 
 
 @settings.command()
@@ -65,5 +69,28 @@ def unset(slug: str, key: str) -> None:
         if key not in SETTINGS and key not in tenant.settings:
             raise click.ClickException(f"unknown setting {key!r} (known: {', '.join(SETTINGS)})")
         removed = unset_setting(conn, tenant.id, key)
+        moved = _reschedule(conn, tenant, key)
         conn.commit()
     echo(f"{slug}: {key} unset" if removed else f"{slug}: {key} was not set")
+    _say_rescheduled(*moved)
+
+
+def _reschedule(conn: Connection, tenant: Tenant, key: str) -> tuple[int, int]:
+    """Work already scheduled under the old value waits no longer than the new one allows:
+    (replies brought forward, sends paced again)."""
+    # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
+    from actors.plan import reschedule_parked
+    from actors.send import readmit_paced
+
+    updated = tenant_by_id(conn, tenant.id)
+    assert updated is not None
+    replies = reschedule_parked(conn, updated)
+    sends = readmit_paced(conn, updated) if key == "pacing" else 0
+    return replies, sends
+
+
+def _say_rescheduled(replies: int, sends: int) -> None:
+    if replies:
+        echo(f"{replies} scheduled replies moved up to the new quiet window")
+    if sends:
+        echo(f"{sends} waiting sends paced again under the new rates")

@@ -1,11 +1,14 @@
 """`recado tenants`: the businesses this deployment serves."""
 
+import sys
+
 import click
 from psycopg import errors as pg_errors
 
 from db.dead_letters import list_dead_letters
 from db.outbox import pending_of_tenant, resume_tenant
-from db.tenants import create_tenant, list_tenants, tenant_by_slug
+from db.tenants import create_tenant, list_tenants, tenant_by_slug, update_credentials
+from domain.credentials import check_secret
 from ops.database import cli_connection
 from ops.output import echo, format_table
 
@@ -62,6 +65,58 @@ def add(
             ) from exc
         conn.commit()
     echo(f"added tenant {tenant.slug} (id {tenant.id}): webhook /webhooks/whatsapp/{slug}")
+
+
+# Option -> (column, what the operator is asked for).
+_ROTATABLE = {
+    "access_token": ("wa_access_token", "access token"),
+    "app_secret": ("wa_app_secret", "app secret"),
+    "verify_token": ("wa_verify_token", "verify token"),
+}
+
+
+@tenants.command()
+@click.argument("slug")
+@click.option("--access-token", is_flag=True, help="Replace the Graph API token used to send.")
+@click.option("--app-secret", is_flag=True, help="Replace the Meta app secret (signatures).")
+@click.option("--verify-token", is_flag=True, help="Replace the webhook handshake token.")
+def update(slug: str, access_token: bool, app_secret: bool, verify_token: bool) -> None:
+    """Rotate a tenant's credentials: the new values are asked for without echo, or read from
+    standard input one per line (in the order access token, app secret, verify token), so they
+    appear in no shell history, process list or log."""
+    chosen = [
+        option
+        for option, wanted in (
+            ("access_token", access_token),
+            ("app_secret", app_secret),
+            ("verify_token", verify_token),
+        )
+        if wanted
+    ]
+    if not chosen:
+        raise click.UsageError("name what to replace: --access-token, --app-secret, --verify-token")
+    with cli_connection() as conn:
+        tenant = tenant_by_slug(conn, slug)
+        if tenant is None:
+            raise click.ClickException(f"no tenant {slug!r}")
+        values = {_ROTATABLE[option][0]: _read_secret(_ROTATABLE[option][1]) for option in chosen}
+        update_credentials(conn, tenant.id, values)
+        conn.commit()
+    echo(f"{slug}: {', '.join(_ROTATABLE[option][1] for option in chosen)} replaced")
+    if access_token and tenant.sending_paused_at is not None:
+        echo(f"sending is still paused: run `recado tenants resume {slug}` to send what waited")
+
+
+def _read_secret(what: str) -> str:
+    """From a hidden prompt on a terminal, else one line of standard input; never echoed."""
+    if sys.stdin.isatty():
+        raw = click.prompt(f"New {what}", hide_input=True, err=True)
+    else:
+        raw = sys.stdin.readline()
+    try:
+        return check_secret(what, raw)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @tenants.command("list")

@@ -5,7 +5,7 @@ and providers wrote, and a terminal must not act on the control characters in it
 """
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import click
 
@@ -28,8 +28,13 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-def format_time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if value else "-"
+def format_time(value: datetime | None, zone: tzinfo | None = None) -> str:
+    """The time in `zone` (a tenant's: see ops.tenant_lookup.tenant_zone), with its abbreviation;
+    as stored (UTC) without one."""
+    if value is None:
+        return "-"
+    shown = value.astimezone(zone) if zone is not None else value
+    return shown.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
 def format_age(age: timedelta) -> str:

@@ -85,7 +85,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _APP_TABLES = (
-    "lead_updates, lead_service_interest, agent_notifications, llm_usage, answer_cache, replies,"
+    "profile_versions, lead_updates, lead_service_interest, agent_notifications, llm_usage,"
+    " answer_cache, replies,"
     " dead_letter_requeues, dead_letters, step_runs, pending_statuses, messages, quarantine,"
     " circuit_breakers, send_pacing, inbound_events, conversations, leads, contacts, tenants,"
     " metrics_snapshot, dramatiq.queue"

@@ -308,9 +308,33 @@ def test_asking_for_a_person_hands_off_and_the_bot_stays_quiet(
     assert return_to_bot(db, clinic.id, conversation)
     say(client, "gracias, ya me atendieron; ¿abren el sábado?")
     wait_for(lambda: len(sent_texts(graph)) == 2, what="the assistant is back")
-    # What the customer wrote to the agent is context now, not a question to answer again.
+    # Nobody answered "¿hola? ¿alguien?": the assistant's next reply covers it as well.
     assert [r[2] for r in replies(db)] == [inbound_ids(db)[0], inbound_ids(db)[-1]]
     assert sent_texts(graph)[1].endswith("gracias, ya me atendieron; ¿abren el sábado?")
+
+
+def test_on_return_the_assistant_answers_what_was_written_meanwhile(
+    db, clinic, client, graph, llm, worker
+):
+    from click.testing import CliRunner
+
+    from ops.cli import main
+
+    say(client, "quiero hablar con una persona por favor")
+    wait_for(lambda: len(sent_texts(graph)) == 1, what="the hand-off notice")
+    say(client, "¿hola? ¿alguien? ¿abren el sábado?")
+    wait_for(lambda: idle(db), what="queue drained")
+    conversation = db.execute("SELECT id FROM conversations").fetchone()[0]
+
+    result = CliRunner().invoke(
+        main, ["conversations", "return", "--tenant", "acme", str(conversation)]
+    )
+
+    assert result.exit_code == 0, result.output
+    # Answered without the customer having to write again.
+    wait_for(lambda: len(sent_texts(graph)) == 2, what="the unanswered message answered")
+    assert sent_texts(graph)[1].endswith("¿hola? ¿alguien? ¿abren el sábado?")
+    assert [r[2] for r in replies(db)] == inbound_ids(db)
 
 
 def test_two_low_confidence_turns_hand_off(db, clinic, client, graph, llm, worker):

@@ -86,3 +86,31 @@ def test_turning_the_assistant_on_starts_at_the_next_message(db, tenant) -> None
     db.execute("UPDATE conversations SET replied_through = 0")
     set_profile(db, tenant.id, {"name": "Acme Clinic"})  # already on: nothing skipped
     assert db.execute("SELECT replied_through FROM conversations").fetchone()[0] == 0
+
+
+def test_each_save_and_clear_is_a_version_numbered_per_tenant(db, tenant) -> None:
+    from db.profiles import clear_profile, profile_versions
+    from db.tenants import create_tenant
+
+    other = create_tenant(
+        db,
+        slug="beta",
+        name="Beta",
+        wa_phone_number_id="2000",
+        wa_app_secret="s",
+        wa_verify_token="v",
+        wa_access_token="a",
+    )
+    first = set_profile(db, tenant.id, {"name": "Acme"})
+    second = set_profile(db, tenant.id, {"name": "Acme 2"})
+    clear_profile(db, tenant.id)
+    restored = set_profile(db, tenant.id, {"name": "Acme"}, restored_from=1)
+
+    assert (first, second, restored) == (1, 2, 4)
+    assert set_profile(db, other.id, {"name": "Beta"}) == 1
+    assert [(v.version, v.profile, v.restored_from) for v in profile_versions(db, tenant.id)] == [
+        (4, {"name": "Acme"}, 1),
+        (3, None, None),
+        (2, {"name": "Acme 2"}, None),
+        (1, {"name": "Acme"}, None),
+    ]

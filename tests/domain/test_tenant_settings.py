@@ -31,6 +31,33 @@ from domain.tenant_settings import SETTINGS, SettingView, describe_settings, val
         ("read_receipts", "OFF", False),
         ("typing_indicator", "yes", True),
         ("typing_indicator", "0", False),
+        ("quiet_window_seconds", "600", 600),
+        ("llm_monthly_token_cap", "10000000000", 10_000_000_000),
+        ("llm_monthly_usd_cap", "1000000", 1_000_000),
+        (
+            "pacing",
+            '{"recipient": {"per_second": 0.5, "burst": 3}}',
+            {"recipient": {"per_second": 0.5, "burst": 3}},
+        ),
+        (
+            "pacing",
+            '{"number": {"per_second": 1000, "burst": 1000}, "recipient": '
+            '{"per_second": 0.0002778, "burst": 1}}',
+            {
+                "number": {"per_second": 1000, "burst": 1000},
+                "recipient": {"per_second": 0.0002778, "burst": 1},
+            },
+        ),
+        (
+            "reengagement_template",
+            '{"name": "hello_again", "language": "es_MX"}',
+            {"name": "hello_again", "language": "es_MX"},
+        ),
+        (
+            "reengagement_template",
+            '{"name": "t", "language": "en", "components": [{"type": "body"}]}',
+            {"name": "t", "language": "en", "components": [{"type": "body"}]},
+        ),
     ],
 )
 def test_valid_values_become_json_values(key: str, raw: str, value: object) -> None:
@@ -44,7 +71,7 @@ def test_valid_values_become_json_values(key: str, raw: str, value: object) -> N
     ("key", "raw", "message"),
     [
         ("quiet_window", "2", "unknown setting 'quiet_window'"),
-        ("quiet_window_seconds", "-1", "quiet_window_seconds must be 0 or more seconds"),
+        ("quiet_window_seconds", "-1", "quiet_window_seconds must be 0 to 600 seconds"),
         ("quiet_window_seconds", "soon", "quiet_window_seconds must be a number"),
         ("quiet_window_seconds", "inf", "must be a finite number"),
         ("quiet_window_seconds", "NaN", "must be a finite number"),
@@ -53,7 +80,7 @@ def test_valid_values_become_json_values(key: str, raw: str, value: object) -> N
         ("llm_monthly_token_cap", "0", "llm_monthly_token_cap must be above 0"),
         ("llm_monthly_token_cap", "-5", "must be above 0"),
         ("llm_monthly_token_cap", "1.5", "whole number of tokens"),
-        ("llm_monthly_usd_cap", "0", "llm_monthly_usd_cap must be above 0"),
+        ("llm_monthly_usd_cap", "0", "llm_monthly_usd_cap must be at least 0.01 USD"),
         ("llm_monthly_usd_cap", "ten", "llm_monthly_usd_cap must be a number"),
         ("handoff_keywords", "", "must not contain an empty keyword"),
         ("handoff_keywords", "a,,b", "must not contain an empty keyword"),
@@ -64,6 +91,36 @@ def test_valid_values_become_json_values(key: str, raw: str, value: object) -> N
         ("handoff_message", "Hola {0}", "only the {name} placeholder"),
         ("handoff_message", "Hola {name", "literal braces"),
         ("read_receipts", "maybe", "read_receipts must be true or false"),
+        # Bounds: each setting refuses what is no business need (issue 10, section 3.3).
+        ("quiet_window_seconds", "1e9", "quiet_window_seconds must be 0 to 600 seconds"),
+        ("quiet_window_seconds", "600.5", "must be 0 to 600 seconds"),
+        ("llm_monthly_token_cap", "10000000001", "at most 10_000_000_000 tokens"),
+        ("llm_monthly_usd_cap", "1e7", "at most 1_000_000 USD"),
+        ("llm_monthly_usd_cap", "1e-999999", "at least 0.01 USD"),
+        ("pacing", "[" * 100_000, "nested too deeply"),
+        ("handoff_keywords", "[" * 100_000, "nested too deeply"),
+        ("handoff_keywords", ",".join(f"k{i}" for i in range(101)), "at most 100 keywords"),
+        ("handoff_keywords", "x" * 101, "longer than 100 characters"),
+        ("handoff_message", "x" * 1001, "at most 1000 characters"),
+        ("pacing", "fast", "pacing is not valid JSON"),
+        ("pacing", "[1]", "pacing must be a JSON object"),
+        ("pacing", "{}", "pacing takes the keys number and recipient"),
+        ("pacing", '{"sender": {"per_second": 1, "burst": 1}}', "not ['sender']"),
+        ("pacing", '{"number": {"per_second": 1}}', "pacing.number must be an object with"),
+        ("pacing", '{"number": {"per_second": 0, "burst": 1}}', "pacing.number.per_second must"),
+        ("pacing", '{"number": {"per_second": 1e6, "burst": 1}}', "(one an hour) to 1000"),
+        ("pacing", '{"number": {"per_second": "1", "burst": 1}}', "must be a number"),
+        ("pacing", '{"recipient": {"per_second": 1, "burst": 0}}', "whole number from 1 to 1000"),
+        ("pacing", '{"recipient": {"per_second": 1, "burst": 2.5}}', "whole number from 1"),
+        ("reengagement_template", '"hello"', "must be a JSON object"),
+        ("reengagement_template", '{"name": "t"}', "reengagement_template.language must be"),
+        ("reengagement_template", '{"name": "", "language": "es"}', ".name must be a non-empty"),
+        ("reengagement_template", '{"name": "t", "language": "es", "x": 1}', "unknown keys"),
+        (
+            "reengagement_template",
+            '{"name": "t", "language": "es", "components": "body"}',
+            "components must be a list of objects",
+        ),
     ],
 )
 def test_bad_keys_and_values_are_refused_with_the_reason(key: str, raw: str, message: str) -> None:

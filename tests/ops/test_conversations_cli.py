@@ -147,8 +147,8 @@ def test_show_prints_the_latest_messages_and_the_replies_audit(db, tenant) -> No
     lines = out.splitlines()
     question = next(line for line in lines if "¿Cuánto cuesta" in line)
     assert question.split()[4:8] == ["in", "customer", "text", "-"]
-    assert question.endswith("…")
-    assert len(question[question.index("¿Cuánto") :]) == 80
+    # Shown whole, not cut.
+    assert question.endswith(long_question.strip())
     answer = next(line for line in lines if "800 MXN" in line)
     assert answer.split()[4:8] == ["out", "assistant", "text", "delivered"]
     queued = next(line for line in lines if " queued " in line)
@@ -203,8 +203,12 @@ def test_an_agent_takes_a_conversation_over_and_gives_it_back(db, tenant) -> Non
         "SELECT status, needs_human_reason, replied_through FROM conversations WHERE id = %s",
         (conversation,),
     ).fetchone()
-    # What the customer wrote while a person had the conversation is not answered again.
-    assert (status, reason, replied_through) == ("open", None, newest)
+    # Nobody answered the customer: the assistant does, now (reply planned through the newest).
+    assert (status, reason, replied_through) == ("open", None, 0)
+    assert "it answers the 2 unanswered customer messages now" in returned.output
+    assert db.execute(
+        "SELECT message->'args' FROM dramatiq.queue WHERE message->>'actor_name' = 'plan_reply'"
+    ).fetchone()[0] == [conversation, newest]
     assert after.output.strip() == "no open notifications for acme"
 
 

@@ -97,6 +97,7 @@ COMMANDS = [
     "tenants profile show acme",
     "tenants settings show acme",
     "conversations list --tenant acme",
+    "conversations list --tenant acme --needs-reply",
     "conversations show --tenant acme {conversation}",
     "conversations notifications --tenant acme",
     "dead-letters list",

@@ -147,7 +147,7 @@ def test_settings_set_stores_typed_values_and_keeps_other_keys(db, tenant, other
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("quiet_window_seconds", "-2", "quiet_window_seconds must be 0 or more seconds"),
+        ("quiet_window_seconds", "-2", "quiet_window_seconds must be 0 to 600 seconds"),
         ("low_confidence_threshold", "1.5", "between 0 and 1"),
         ("llm_monthly_token_cap", "0", "must be above 0"),
         ("handoff_message", "Hola {cliente}", "only the {name} placeholder"),
