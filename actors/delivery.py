@@ -26,15 +26,13 @@ def attach_provider_id(
     """Record the provider's id for our message, then apply statuses that arrived before it."""
     messages.lock_provider_id(conn, message.tenant_id, message.channel, provider_message_id)
     messages.record_provider_id(conn, message.id, provider_message_id)
-    current = DeliveryStatus(message.delivery_status)
+    current = message.delivery_status
     parked = messages.take_parked_statuses(
         conn, message.tenant_id, message.channel, provider_message_id
     )
     for status in parked:
         errors = [ProviderError(**error) for error in status.errors]
-        current = _record_status(
-            conn, message, current, DeliveryStatus(status.status), status.status_at, errors
-        )
+        current = _record_status(conn, message, current, status.status, status.status_at, errors)
 
 
 def apply_status_update(conn: Connection, event: StoredEvent, update: StatusUpdate) -> str:
@@ -65,7 +63,7 @@ def apply_status_update(conn: Connection, event: StoredEvent, update: StatusUpda
         attach_provider_id(conn, message, update.provider_message_id)
         message = messages.outbound_by_id(conn, event.tenant_id, message.id)
         assert message is not None
-    current = DeliveryStatus(message.delivery_status)
+    current = message.delivery_status
     settled = _record_status(conn, message, current, update.status, update.at, update.errors)
     return "stale" if settled == current else "applied"
 

@@ -21,6 +21,7 @@ from domain.conversation import Extraction, Intent, LeadFacts
 from domain.errors import RetryableError
 from domain.fallback import FallbackReason, fallback_reply, matching_faq
 from domain.llm_cost import cap_reached, caps_from_settings, cost_usd
+from domain.models import ReplySource
 from domain.profile import BusinessProfile, profile_fingerprint
 from domain.prompt_budget import Fitted
 from domain.prompts import PROMPT_VERSION, RESPOND_TOOL, MalformedTurn, build_chat, parse_turn
@@ -58,7 +59,7 @@ class Situation:
 
 @dataclass(frozen=True)
 class Draft:
-    source: str  # llm | cache | fallback | rule
+    source: ReplySource
     text: str | None
     intent: Intent | None
     confidence: float | None = None
@@ -99,7 +100,7 @@ def draft_reply(situation: Situation) -> Draft:
         draft = _from_llm(situation, general=ttl_class is not None)
     else:
         draft = _fallback(situation, unavailable)
-    if draft.source == "llm" and ttl_class is not None:
+    if draft.source == ReplySource.LLM and ttl_class is not None:
         return replace(
             draft,
             cache_result=cache_result,
@@ -138,7 +139,7 @@ def _from_cache(situation: Situation, question: str, ttl_class: TtlClass | None)
     if hit is None:
         return None
     return Draft(
-        source="cache",
+        source=ReplySource.CACHE,
         text=hit.answer,
         intent=situation.guessed_intent,
         cache_result=f"hit_{hit.kind}",
@@ -216,7 +217,7 @@ def _from_llm(situation: Situation, *, general: bool) -> Draft:
         output_price=runtime.settings.llm_output_price,
     )
     return Draft(
-        source="llm",
+        source=ReplySource.LLM,
         text=turn.reply,
         intent=turn.intent,
         confidence=turn.confidence,
@@ -242,7 +243,10 @@ def _fallback(situation: Situation, reason: FallbackReason) -> Draft:
         local_now=situation.local_now,
     )
     return Draft(
-        source="fallback", text=text, intent=situation.guessed_intent, fallback_reason=reason.value
+        source=ReplySource.FALLBACK,
+        text=text,
+        intent=situation.guessed_intent,
+        fallback_reason=reason.value,
     )
 
 

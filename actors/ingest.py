@@ -18,6 +18,7 @@ from db.planning import answerable
 from db.tenants import tenant_by_id
 from domain.channels import whatsapp
 from domain.errors import PermanentError, UnknownMessageShape
+from domain.models import ConversationStatus
 from domain.phones import mask_phone
 from domain.window import inbound_at
 
@@ -91,7 +92,7 @@ def ingest_event(event_id: int) -> None:
         if (
             message_id is not None
             and tenant.profile is not None
-            and conversation.status == "open"
+            and conversation.status == ConversationStatus.OPEN
             and answerable(inbound.type)
         ):
             schedule(conn, tenant, conversation.id, message_id)

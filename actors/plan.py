@@ -34,6 +34,7 @@ from domain.extraction import extract
 from domain.handoff import decide_handoff
 from domain.intent import asks_for_human, guess_intent, keyword_hit
 from domain.language import detect_language
+from domain.models import ConversationStatus, ReplyOutcome, ReplySource
 from domain.profile import ProfileError, parse_profile
 from domain.prompt_budget import cap_messages, fit_conversation
 from domain.prompts import PROMPT_VERSION
@@ -82,7 +83,7 @@ def _draft(situation: Situation) -> Draft:
     """A customer asking for a person never waits for the model."""
     keywords = situation.tenant.settings.get("handoff_keywords", [])
     if asks_for_human(situation.text) or keyword_hit(situation.text, keywords):
-        return Draft(source="rule", text=None, intent=situation.guessed_intent)
+        return Draft(source=ReplySource.RULE, text=None, intent=situation.guessed_intent)
     return draft_reply(situation)
 
 
@@ -93,7 +94,7 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
         if state is None:
             raise PermanentError(f"conversation {conversation_id} does not exist")
         annotate(tenant_id=state.tenant_id, conversation_id=conversation_id, message_id=through)
-        if state.replied_through >= through or state.status != "open":
+        if state.replied_through >= through or state.status != ConversationStatus.OPEN:
             return None
         if state.newest_inbound > through:
             # Debounce: the newer message's own job answers this one too.
@@ -184,15 +185,31 @@ def _commit(situation: Situation, draft: Draft) -> None:
             )
         if state.replied_through >= situation.through:
             # A redelivered job, or a requeued one, whose reply another run already committed.
-            _record(conn, situation, draft, outcome="duplicate", handoff_reason=None, outbound=None)
+            _record(
+                conn,
+                situation,
+                draft,
+                outcome=ReplyOutcome.DUPLICATE,
+                handoff_reason=None,
+                outbound=None,
+            )
             logger.info("conversation %s already planned through %s", state.id, situation.through)
             return
-        if state.newest_inbound > situation.through or state.status != "open":
-            _record(conn, situation, draft, outcome="stale", handoff_reason=None, outbound=None)
+        if state.newest_inbound > situation.through or state.status != ConversationStatus.OPEN:
+            _record(
+                conn,
+                situation,
+                draft,
+                outcome=ReplyOutcome.STALE,
+                handoff_reason=None,
+                outbound=None,
+            )
             logger.info(
                 "reply to conversation %s discarded before sending: %s",
                 state.id,
-                "a newer message arrived" if state.status == "open" else f"status {state.status}",
+                "a newer message arrived"
+                if state.status == ConversationStatus.OPEN
+                else f"status {state.status}",
             )
             return
         if decision.reason is not None:
@@ -208,10 +225,15 @@ def _commit(situation: Situation, draft: Draft) -> None:
                 details={"author": "assistant"},
             )
             reply_id = _record(
-                conn, situation, draft, outcome="queued", handoff_reason=None, outbound=outbound
+                conn,
+                situation,
+                draft,
+                outcome=ReplyOutcome.QUEUED,
+                handoff_reason=None,
+                outbound=outbound,
             )
             _follow_up(conn, reply_id, draft, threshold=threshold)
-            if draft.source == "fallback":
+            if draft.source == ReplySource.FALLBACK:
                 planning.flag_for_human(
                     conn, state.id, f"answered without the assistant: {draft.fallback_reason}"
                 )
@@ -252,7 +274,7 @@ def _hand_off(
             reason,
         )
     reply_id = _record(
-        conn, situation, draft, outcome="handoff", handoff_reason=reason, outbound=notice
+        conn, situation, draft, outcome=ReplyOutcome.HANDOFF, handoff_reason=reason, outbound=notice
     )
     # A hand-off never feeds the answer cache.
     _follow_up(conn, reply_id, replace(draft, cache_class=None), threshold=1.0)
@@ -262,7 +284,7 @@ def _follow_up(conn: Connection, reply_id: int, draft: Draft, *, threshold: floa
     """Side effects that must not hold up or repeat the reply: separate steps, same commit."""
     jobs = [record_lead.message(reply_id)]
     confident = draft.confidence is not None and draft.confidence >= threshold
-    if draft.cache_class is not None and draft.source == "llm" and confident:
+    if draft.cache_class is not None and draft.source == ReplySource.LLM and confident:
         jobs.append(remember_answer.message(reply_id))
     enqueue(conn, jobs)
 
@@ -272,7 +294,7 @@ def _record(
     situation: Situation,
     draft: Draft,
     *,
-    outcome: str,
+    outcome: ReplyOutcome,
     handoff_reason: str | None,
     outbound: int | None,
 ) -> int:
@@ -293,7 +315,7 @@ def _record(
             cache_question=draft.cache_question,
             cache_scope=draft.cache_scope,
             cache_class=draft.cache_class.value if draft.cache_class else None,
-            prompt_version=PROMPT_VERSION if draft.source == "llm" else None,
+            prompt_version=PROMPT_VERSION if draft.source == ReplySource.LLM else None,
             model=draft.model,
             request=draft.request,
             response=draft.response,

@@ -24,7 +24,7 @@ from domain.breaker import BreakerPolicy, BreakerState, admit, on_transient_fail
 from domain.channels import whatsapp_send
 from domain.channels.whatsapp_send import SendErrorKind
 from domain.errors import PermanentError
-from domain.models import ProviderError
+from domain.models import ConversationStatus, ProviderError
 from domain.outbox import SendDecision, callback_data, send_decision
 from domain.pacing import NUMBER_RATE, RECIPIENT_RATE, Rate
 from domain.statuses import DeliveryStatus, advance
@@ -144,7 +144,7 @@ def _prepare(message_id: int) -> _Plan | None:
                 assert current is not None
                 attach_provider_id(conn, current, provider_id)
         decision = send_decision(
-            status=DeliveryStatus(row.delivery_status),
+            status=row.delivery_status,
             provider_message_id=provider_id,
             uncertain=row.send_uncertain,
             started_at=row.send_started_at,
@@ -160,7 +160,10 @@ def _prepare(message_id: int) -> _Plan | None:
             assert row.send_started_at is not None
             _defer(conn, message_id, row.send_started_at + settings.send_evidence_wait - now)
             return None
-        if row.details.get("author") == "assistant" and row.conversation_status != "open":
+        if (
+            row.details.get("author") == "assistant"
+            and row.conversation_status != ConversationStatus.OPEN
+        ):
             # Invariant 7, checked again at the last moment: a person owns this conversation.
             messages.set_delivery_status(conn, message_id, DeliveryStatus.CANCELLED, now)
             logger.info(
@@ -338,7 +341,7 @@ _MS = timedelta(milliseconds=1)
 def _mark_sent(conn: Connection, tenant_id: int, message_id: int, at: datetime) -> None:
     current = messages.outbound_by_id(conn, tenant_id, message_id)
     assert current is not None
-    if advance(DeliveryStatus(current.delivery_status), DeliveryStatus.SENT):
+    if advance(current.delivery_status, DeliveryStatus.SENT):
         messages.set_delivery_status(conn, message_id, DeliveryStatus.SENT, at)
     outbox.clear_uncertainty(conn, message_id)
 
@@ -404,7 +407,7 @@ def _record_rejection(plan: _Plan, rejected: SendRejected) -> None:
         current = messages.outbound_by_id(conn, plan.tenant.id, plan.message_id)
         assert current is not None
         # An earlier attempt may have been accepted after all and already be delivered.
-        if advance(DeliveryStatus(current.delivery_status), DeliveryStatus.FAILED):
+        if advance(current.delivery_status, DeliveryStatus.FAILED):
             messages.set_delivery_status(
                 conn, plan.message_id, DeliveryStatus.FAILED, database_now(conn), errors
             )

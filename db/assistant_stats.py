@@ -5,8 +5,10 @@ from decimal import Decimal
 from psycopg import Connection
 from psycopg.rows import tuple_row
 
+from domain.models import ConversationStatus
+
 CACHE_RESULTS = ("hit_exact", "hit_semantic", "miss")
-CONVERSATION_STATUSES = ("open", "handoff", "closed")
+CONVERSATION_STATUSES = tuple(status.value for status in ConversationStatus)
 
 
 def replies_by_outcome(conn: Connection) -> list[tuple[str, str, int]]:

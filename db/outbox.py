@@ -7,7 +7,7 @@ from psycopg import Connection
 from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import Jsonb
 
-from domain.models import ProviderError
+from domain.models import ConversationStatus, DeliveryStatus, ProviderError
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,21 @@ class OutboxMessage:
     text: str | None
     details: dict
     reply_to: str | None
-    delivery_status: str
+    delivery_status: DeliveryStatus
     provider_message_id: str | None
     send_attempts: int
     send_started_at: datetime | None
     send_uncertain: bool
     recipient: str
     last_inbound_at: datetime | None
-    conversation_status: str
+    conversation_status: ConversationStatus
+
+    def __post_init__(self) -> None:
+        # The columns' text becomes their enums here, once for every reader.
+        object.__setattr__(self, "delivery_status", DeliveryStatus(self.delivery_status))
+        object.__setattr__(
+            self, "conversation_status", ConversationStatus(self.conversation_status)
+        )
 
 
 def lock_for_send(conn: Connection, tenant_id: int, message_id: int) -> OutboxMessage | None:

@@ -15,6 +15,7 @@ from db.conversation_views import (
 )
 from db.handoffs import hand_off, open_notifications, return_to_bot
 from db.tenants import Tenant
+from domain.models import ConversationStatus
 from domain.phones import mask_phone
 from domain.text import visible
 from ops.database import cli_connection
@@ -24,7 +25,7 @@ from ops.tenant_lookup import known_tenant
 SHOWN_MESSAGES = 20
 SHOWN_REPLIES = 20
 TEXT_WIDTH = 80
-STATUSES = ("open", "handoff", "closed")
+STATUSES = [status.value for status in ConversationStatus]
 
 tenant_option = click.option("--tenant", "slug", required=True, help="Tenant slug.")
 

@@ -11,6 +11,7 @@ from db.broker_queue import advisory_lock_count, stats
 from db.dead_letters import counts_by_state
 from db.errors import DatabaseUnavailable
 from db.overview import outbox, unprocessed_events
+from domain.models import ReplyOutcome
 from domain.settings import Settings
 from webapp.db import transaction
 
@@ -117,7 +118,7 @@ def _assistant_metrics(conn: Connection, registry: CollectorRegistry) -> None:
         "recado_replies_stale_total",
         "Replies discarded before sending because a newer message or a person came first",
         registry=registry,
-    ).set(sum(number for outcome, _, number in outcomes if outcome == "stale"))
+    ).set(sum(number for outcome, _, number in outcomes if outcome == ReplyOutcome.STALE))
     lookups = Gauge(
         "recado_answer_cache_lookups_total",
         "Answer cache lookups by result",
