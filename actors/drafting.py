@@ -25,6 +25,7 @@ from domain.models import ReplySource
 from domain.profile import BusinessProfile, profile_fingerprint
 from domain.prompt_budget import Fitted
 from domain.prompts import PROMPT_VERSION, RESPOND_TOOL, MalformedTurn, build_chat, parse_turn
+from domain.tenant_settings import TenantSettings
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Situation:
     """Everything a draft depends on, loaded by the planner in one short transaction."""
 
     tenant: Tenant
+    settings: TenantSettings
     profile: BusinessProfile
     conversation_id: int
     through: int
@@ -154,11 +156,7 @@ def _llm_unavailable(situation: Situation) -> FallbackReason | None:
     settings = runtime.settings
     with runtime.pool().connection() as conn:
         tokens, usd = month_usage(conn, tenant.id, _month(situation.now))
-        try:
-            caps = caps_from_settings(tenant.settings)
-        except ValueError as invalid:
-            logger.error("tenant %s has invalid LLM caps (%s): calls refused", tenant.slug, invalid)
-            return FallbackReason.CAP_REACHED
+        caps = caps_from_settings(situation.settings)
         reached = cap_reached(caps, tokens_used=tokens, usd_used=usd)
         if reached is not None:
             logger.warning("tenant %s LLM cap reached: %s", tenant.slug, reached)

@@ -87,7 +87,8 @@ def ingest_event(event_id: int) -> None:
         events.mark_processed(conn, event.id, "stored" if message_id else "duplicate")
         tenant = tenant_by_id(conn, event.tenant_id)
         assert tenant is not None
-        if message_id is not None and tenant.settings.get("read_receipts", False):
+        settings = tenant.typed_settings()
+        if message_id is not None and settings.read_receipts:
             enqueue(conn, [mark_read.message(message_id)])
         if (
             message_id is not None
@@ -95,7 +96,7 @@ def ingest_event(event_id: int) -> None:
             and conversation.status == ConversationStatus.OPEN
             and answerable(inbound.type)
         ):
-            schedule(conn, tenant, conversation.id, message_id)
+            schedule(conn, settings, conversation.id, message_id)
         logger.info(
             "stored %s message %s from %s in conversation %s",
             inbound.type,

@@ -38,7 +38,7 @@ from domain.models import ConversationStatus, ReplyOutcome, ReplySource
 from domain.profile import ProfileError, parse_profile
 from domain.prompt_budget import cap_messages, fit_conversation
 from domain.prompts import PROMPT_VERSION
-from domain.tenant_settings import DEFAULT_LOW_CONFIDENCE_THRESHOLD, DEFAULT_QUIET_WINDOW_SECONDS
+from domain.tenant_settings import TenantSettings
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +55,11 @@ HANDOFF_NOTICE = {
 }
 
 
-def quiet_window(tenant: Tenant) -> timedelta:
-    seconds = tenant.settings.get("quiet_window_seconds")
-    return timedelta(seconds=float(DEFAULT_QUIET_WINDOW_SECONDS if seconds is None else seconds))
-
-
-def schedule(conn: Connection, tenant: Tenant, conversation_id: int, message_id: int) -> None:
+def schedule(
+    conn: Connection, settings: TenantSettings, conversation_id: int, message_id: int
+) -> None:
     """Plan a reply to `message_id` once the customer has been quiet for the window."""
-    delay = quiet_window(tenant) / timedelta(milliseconds=1)
+    delay = timedelta(seconds=settings.quiet_window_seconds) / timedelta(milliseconds=1)
     enqueue(conn, [plan_reply.message(conversation_id, message_id)], delay_ms=int(delay))
 
 
@@ -81,7 +78,7 @@ def plan_reply(conversation_id: int, through: int) -> None:
 
 def _draft(situation: Situation) -> Draft:
     """A customer asking for a person never waits for the model."""
-    keywords = situation.tenant.settings.get("handoff_keywords", [])
+    keywords = situation.settings.handoff_keywords
     if asks_for_human(situation.text) or keyword_hit(situation.text, keywords):
         return Draft(source=ReplySource.RULE, text=None, intent=situation.guessed_intent)
     return draft_reply(situation)
@@ -103,6 +100,7 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
         assert tenant is not None
         if tenant.profile is None:
             return None
+        settings = tenant.typed_settings()
         try:
             profile = parse_profile(tenant.profile, default_name=tenant.name)
         except ProfileError as invalid:
@@ -133,6 +131,7 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
     attempt = current.options.get("retries", 0) if current else 0
     return Situation(
         tenant=tenant,
+        settings=settings,
         profile=profile,
         conversation_id=conversation_id,
         through=through,
@@ -162,12 +161,10 @@ def _commit(situation: Situation, draft: Draft) -> None:
     with runtime.pool().connection() as conn:
         state = planning.lock_planning_state(conn, situation.conversation_id)
         assert state is not None
-        threshold = float(
-            tenant.settings.get("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE_THRESHOLD)
-        )
+        threshold = situation.settings.low_confidence_threshold
         decision = decide_handoff(
             asked_for_human=asks_for_human(situation.text),
-            keyword=keyword_hit(situation.text, tenant.settings.get("handoff_keywords", [])),
+            keyword=keyword_hit(situation.text, situation.settings.handoff_keywords),
             intent=draft.intent,
             confidence=draft.confidence,
             low_confidence_streak=state.low_confidence_streak,
@@ -255,7 +252,7 @@ def _hand_off(
     notification = handoffs.hand_off(conn, tenant.id, situation.conversation_id, reason)
     notice = None
     if notification is not None:
-        template = tenant.settings.get("handoff_message") or HANDOFF_NOTICE[situation.language]
+        template = situation.settings.handoff_message or HANDOFF_NOTICE[situation.language]
         notice = queue_outbound(
             conn,
             tenant_id=tenant.id,

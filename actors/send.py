@@ -26,8 +26,8 @@ from domain.channels.whatsapp_send import SendErrorKind
 from domain.errors import PermanentError
 from domain.models import ConversationStatus, ProviderError
 from domain.outbox import SendDecision, callback_data, send_decision
-from domain.pacing import NUMBER_RATE, RECIPIENT_RATE, Rate
 from domain.statuses import DeliveryStatus, advance
+from domain.tenant_settings import TenantSettings
 from domain.window import WindowDecision, window_decision
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def mark_read(message_id: int) -> None:
         assert tenant is not None
     if tenant.sending_paused_at is not None:
         return
-    typing = bool(tenant.settings.get("typing_indicator", False))
+    typing = tenant.typed_settings().typing_indicator
     runtime.whatsapp_client(tenant).mark_read(provider_message_id, typing=typing)
 
 
@@ -183,7 +183,7 @@ def _prepare(message_id: int) -> _Plan | None:
             client = runtime.whatsapp_client(tenant)
         except ValueError as unusable:
             raise PermanentError(f"tenant {tenant.slug} cannot send: {unusable}") from None
-        row = _apply_window(conn, tenant, row, now)
+        row = _apply_window(conn, tenant.typed_settings(), row, now)
         if row is None:
             return None
         try:
@@ -212,10 +212,10 @@ def _prepare(message_id: int) -> _Plan | None:
 
 
 def _apply_window(
-    conn: Connection, tenant: Tenant, row: OutboxMessage, now: datetime
+    conn: Connection, settings: TenantSettings, row: OutboxMessage, now: datetime
 ) -> OutboxMessage | None:
     """WhatsApp refuses free-form messages 24 h after the customer last wrote."""
-    template = tenant.settings.get("reengagement_template")
+    template = settings.reengagement_template
     decision = window_decision(
         is_template=row.type == "template",
         last_inbound_at=row.last_inbound_at,
@@ -225,7 +225,8 @@ def _apply_window(
     if decision == WindowDecision.SEND:
         return row
     if decision == WindowDecision.USE_TEMPLATE:
-        outbox.convert_to_template(conn, row.id, template)
+        assert template is not None
+        outbox.convert_to_template(conn, row.id, dict(template))
         return outbox.lock_for_send(conn, row.tenant_id, row.id)
     outbox.flag_for_human(conn, row.conversation_id, "24-hour window closed")
     messages.set_delivery_status(conn, row.id, DeliveryStatus.FAILED, now, [WINDOW_CLOSED])
@@ -250,11 +251,12 @@ def _admission(
             return breaker.until - now
         # A trial call is out; its answer decides within seconds, not at its deadline.
         return policy.cooldown
+    rates = tenant.typed_settings()
     wait = runtime.pacer().take(
         conn,
         [
-            (f"r:{tenant.id}:{row.recipient}", _rate(tenant, "recipient", RECIPIENT_RATE)),
-            (f"n:{tenant.wa_phone_number_id}", _rate(tenant, "number", NUMBER_RATE)),
+            (f"r:{tenant.id}:{row.recipient}", rates.recipient_rate),
+            (f"n:{tenant.wa_phone_number_id}", rates.number_rate),
         ],
     )
     if wait is not None:
@@ -266,14 +268,6 @@ def _admission(
         if not claim_trial(conn, tenant.id, row.channel, now, updated.until):
             return policy.cooldown
     return None
-
-
-def _rate(tenant: Tenant, which: str, default: Rate) -> Rate:
-    """A tenant may lower (or, with Meta's approval, raise) its rates in its settings."""
-    configured = tenant.settings.get("pacing", {}).get(which)
-    if not configured:
-        return default
-    return Rate(per_second=float(configured["per_second"]), burst=int(configured["burst"]))
 
 
 def _request(row: OutboxMessage) -> dict:
