@@ -9,7 +9,6 @@ re-run after a crash finds its work done.
 """
 
 import logging
-from dataclasses import replace
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,13 +30,13 @@ from db.tenants import Tenant, tenant_by_id
 from domain.conversation import extraction_to_json
 from domain.errors import PermanentError
 from domain.extraction import extract
-from domain.handoff import decide_handoff
 from domain.intent import asks_for_human, guess_intent, keyword_hit
 from domain.language import detect_language
 from domain.models import ConversationStatus, ReplyOutcome, ReplySource
 from domain.profile import ProfileError, parse_profile
 from domain.prompt_budget import cap_messages, fit_conversation
 from domain.prompts import PROMPT_VERSION
+from domain.reply_decision import CommitFacts, decide_commit
 from domain.tenant_settings import TenantSettings
 
 logger = logging.getLogger(__name__)
@@ -157,18 +156,27 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
 
 
 def _commit(situation: Situation, draft: Draft) -> None:
+    """Load the conversation under its row lock, decide (domain.reply_decision), write."""
     tenant = situation.tenant
     with runtime.pool().connection() as conn:
         state = planning.lock_planning_state(conn, situation.conversation_id)
         assert state is not None
-        threshold = situation.settings.low_confidence_threshold
-        decision = decide_handoff(
-            asked_for_human=asks_for_human(situation.text),
-            keyword=keyword_hit(situation.text, situation.settings.handoff_keywords),
-            intent=draft.intent,
-            confidence=draft.confidence,
-            low_confidence_streak=state.low_confidence_streak,
-            threshold=threshold,
+        verdict = decide_commit(
+            CommitFacts(
+                through=situation.through,
+                status=state.status,
+                replied_through=state.replied_through,
+                newest_inbound=state.newest_inbound,
+                low_confidence_streak=state.low_confidence_streak,
+                text=situation.text,
+                handoff_keywords=situation.settings.handoff_keywords,
+                threshold=situation.settings.low_confidence_threshold,
+                source=draft.source,
+                intent=draft.intent,
+                confidence=draft.confidence,
+                cacheable=draft.cache_class is not None,
+                fallback_reason=draft.fallback_reason,
+            )
         )
         if draft.prompt_tokens or draft.completion_tokens:
             # Spent whatever becomes of the reply.
@@ -180,37 +188,18 @@ def _commit(situation: Situation, draft: Draft) -> None:
                 completion_tokens=draft.completion_tokens,
                 cost_usd=draft.cost_usd,
             )
-        if state.replied_through >= situation.through:
-            # A redelivered job, or a requeued one, whose reply another run already committed.
-            _record(
-                conn,
-                situation,
-                draft,
-                outcome=ReplyOutcome.DUPLICATE,
-                handoff_reason=None,
-                outbound=None,
-            )
-            logger.info("conversation %s already planned through %s", state.id, situation.through)
-            return
-        if state.newest_inbound > situation.through or state.status != ConversationStatus.OPEN:
-            _record(
-                conn,
-                situation,
-                draft,
-                outcome=ReplyOutcome.STALE,
-                handoff_reason=None,
-                outbound=None,
-            )
+        if verdict.discarded is not None:
+            _record(conn, situation, draft, outcome=verdict.outcome, outbound=None)
             logger.info(
-                "reply to conversation %s discarded before sending: %s",
+                "reply to conversation %s through %s not sent (%s): %s",
                 state.id,
-                "a newer message arrived"
-                if state.status == ConversationStatus.OPEN
-                else f"status {state.status}",
+                situation.through,
+                verdict.outcome,
+                verdict.discarded,
             )
             return
-        if decision.reason is not None:
-            _hand_off(conn, situation, draft, decision.reason, state.channel)
+        if verdict.handoff_reason is not None:
+            _hand_off(conn, situation, draft, verdict.handoff_reason, state.channel)
         else:
             outbound = queue_outbound(
                 conn,
@@ -221,25 +210,17 @@ def _commit(situation: Situation, draft: Draft) -> None:
                 text=draft.text,
                 details={"author": "assistant"},
             )
-            reply_id = _record(
-                conn,
-                situation,
-                draft,
-                outcome=ReplyOutcome.QUEUED,
-                handoff_reason=None,
-                outbound=outbound,
-            )
-            _follow_up(conn, reply_id, draft, threshold=threshold)
-            if draft.source == ReplySource.FALLBACK:
-                planning.flag_for_human(
-                    conn, state.id, f"answered without the assistant: {draft.fallback_reason}"
-                )
-        planning.mark_planned(conn, state.id, situation.through, decision.low_confidence_streak)
+            reply_id = _record(conn, situation, draft, outcome=verdict.outcome, outbound=outbound)
+            _follow_up(conn, reply_id, remember=verdict.remember_answer)
+            if verdict.flag_reason is not None:
+                planning.flag_for_human(conn, state.id, verdict.flag_reason)
+        assert verdict.low_confidence_streak is not None
+        planning.mark_planned(conn, state.id, situation.through, verdict.low_confidence_streak)
     logger.info(
         "planned conversation %s through message %s: %s (%s)",
         situation.conversation_id,
         situation.through,
-        "hand-off" if decision.reason else "reply",
+        "hand-off" if verdict.handoff_reason else "reply",
         draft.source,
     )
 
@@ -271,17 +252,20 @@ def _hand_off(
             reason,
         )
     reply_id = _record(
-        conn, situation, draft, outcome=ReplyOutcome.HANDOFF, handoff_reason=reason, outbound=notice
+        conn,
+        situation,
+        draft,
+        outcome=ReplyOutcome.HANDOFF,
+        handoff_reason=reason,
+        outbound=notice,
     )
-    # A hand-off never feeds the answer cache.
-    _follow_up(conn, reply_id, replace(draft, cache_class=None), threshold=1.0)
+    _follow_up(conn, reply_id, remember=False)
 
 
-def _follow_up(conn: Connection, reply_id: int, draft: Draft, *, threshold: float) -> None:
+def _follow_up(conn: Connection, reply_id: int, *, remember: bool) -> None:
     """Side effects that must not hold up or repeat the reply: separate steps, same commit."""
     jobs = [record_lead.message(reply_id)]
-    confident = draft.confidence is not None and draft.confidence >= threshold
-    if draft.cache_class is not None and draft.source == ReplySource.LLM and confident:
+    if remember:
         jobs.append(remember_answer.message(reply_id))
     enqueue(conn, jobs)
 
@@ -292,8 +276,8 @@ def _record(
     draft: Draft,
     *,
     outcome: ReplyOutcome,
-    handoff_reason: str | None,
     outbound: int | None,
+    handoff_reason: str | None = None,
 ) -> int:
     return insert_reply(
         conn,
