@@ -4,7 +4,6 @@ import logging
 
 import dramatiq
 import sentry_sdk
-from psycopg import Connection
 
 from actors.chain import enqueue
 from actors.delivery import apply_status_update
@@ -14,6 +13,7 @@ from actors.runtime import pool
 from actors.send import mark_read
 from db import conversations, events, messages
 from db.events import StoredEvent
+from db.locks import Locks
 from db.planning import answerable
 from db.tenants import tenant_by_id
 from domain.channels import whatsapp
@@ -30,9 +30,9 @@ _RETRY = {"max_retries": 20, "min_backoff": 500, "max_backoff": 300_000, "time_l
 _PERMANENT = (PermanentError, UnknownMessageShape)
 
 
-def _load(conn: Connection, event_id: int) -> StoredEvent | None:
+def _load(locks: Locks, event_id: int) -> StoredEvent | None:
     """The event, locked for this run; None when an earlier run already finished it."""
-    event = events.event_by_id(conn, event_id)
+    event = locks.event(event_id)
     if event is None:
         raise PermanentError(f"inbound event {event_id} does not exist")
     annotate(tenant_id=event.tenant_id, inbound_event_id=event.id)
@@ -43,7 +43,7 @@ def _load(conn: Connection, event_id: int) -> StoredEvent | None:
 def ingest_event(event_id: int) -> None:
     """An inbound message becomes contact, lead, conversation and message rows, once."""
     with pool().connection() as conn:
-        event = _load(conn, event_id)
+        event = _load(Locks(conn), event_id)
         if event is None:
             return
         inbound = whatsapp.parse_message(event.payload)
@@ -110,11 +110,12 @@ def ingest_event(event_id: int) -> None:
 def apply_status(event_id: int) -> None:
     """A delivery status moves its outbound message forward, or waits for that message."""
     with pool().connection() as conn:
-        event = _load(conn, event_id)
+        locks = Locks(conn)
+        event = _load(locks, event_id)
         if event is None:
             return
         update = whatsapp.parse_status(event.payload)
-        outcome = apply_status_update(conn, event, update)
+        outcome = apply_status_update(locks, event, update)
         events.mark_processed(conn, event.id, outcome)
 
 
@@ -122,7 +123,7 @@ def apply_status(event_id: int) -> None:
 def record_provider_error(event_id: int) -> None:
     """A provider error not tied to one message (e.g. a rate limit): surfaced, not dropped."""
     with pool().connection() as conn:
-        event = _load(conn, event_id)
+        event = _load(Locks(conn), event_id)
         if event is None:
             return
         error = whatsapp.parse_error(event.payload)

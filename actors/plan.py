@@ -25,6 +25,7 @@ from actors.send import queue_outbound
 from db import handoffs, planning
 from db.clock import database_now
 from db.llm_usage import add_usage
+from db.locks import Locks
 from db.replies import NewReply, insert_reply
 from db.tenants import Tenant, tenant_by_id
 from domain.conversation import extraction_to_json
@@ -159,7 +160,7 @@ def _commit(situation: Situation, draft: Draft) -> None:
     """Load the conversation under its row lock, decide (domain.reply_decision), write."""
     tenant = situation.tenant
     with runtime.pool().connection() as conn:
-        state = planning.lock_planning_state(conn, situation.conversation_id)
+        state = Locks(conn).conversation(situation.conversation_id)
         assert state is not None
         verdict = decide_commit(
             CommitFacts(

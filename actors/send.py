@@ -16,8 +16,9 @@ from actors.clients.whatsapp import WhatsAppClient
 from actors.delivery import attach_provider_id
 from actors.middleware import DEAD_LETTER_OPTION, annotate
 from db import messages, outbox
-from db.breakers import claim_trial, close_breaker, lock_breaker, read_breaker, save_breaker
+from db.breakers import close_breaker, read_breaker, save_breaker
 from db.clock import database_now
+from db.locks import Locks
 from db.outbox import OutboxMessage
 from db.tenants import Tenant, tenant_by_id
 from domain.breaker import BreakerPolicy, BreakerState, on_transient_failure
@@ -128,17 +129,24 @@ def queue_outbound(
 def _prepare(message_id: int) -> _Plan | None:
     """Load, decide (domain.send_decision), write: all under the outbox row's lock."""
     with runtime.pool().connection() as conn:
-        tenant_id = outbox.tenant_of_message(conn, message_id)
-        if tenant_id is None:
+        found = outbox.tenant_of_message(conn, message_id)
+        if found is None:
             raise PermanentError(f"outbound message {message_id} does not exist")
+        tenant_id, channel = found
         annotate(tenant_id=tenant_id, message_id=message_id)
-        row = outbox.lock_for_send(conn, tenant_id, message_id)
+        locks = Locks(conn)
+        # A status webhook naming this message may be stored but not applied yet (its step is
+        # behind or failed): the provider accepted the send, and it says as what.
+        proven = outbox.stored_status_provider_id(conn, tenant_id, callback_data(message_id))
+        if proven is not None:
+            locks.provider_id(tenant_id, channel, proven)
+        row = locks.send_row(tenant_id, message_id)
         tenant = tenant_by_id(conn, tenant_id)
         assert row is not None and tenant is not None
         annotate(conversation_id=row.conversation_id)
-        facts, client = _load(conn, tenant, row)
+        facts, client = _load(conn, tenant, row, proven)
         verdict = decide_send(facts)
-        plan = _write(conn, tenant, row, facts, verdict, client)
+        plan = _write(locks, tenant, row, facts, verdict, client)
     if verdict.action == SendAction.INVALID:
         # Raised after the commit, so the failed status stays and the dead letter says why.
         raise PermanentError(f"outbound message {message_id} is invalid: {verdict.reason}")
@@ -146,14 +154,11 @@ def _prepare(message_id: int) -> _Plan | None:
 
 
 def _load(
-    conn: Connection, tenant: Tenant, row: OutboxMessage
+    conn: Connection, tenant: Tenant, row: OutboxMessage, stored_status_id: str | None
 ) -> tuple[SendFacts, WhatsAppClient | None]:
     settings = runtime.settings
-    proven = None
-    if row.provider_message_id is None and row.send_uncertain:
-        # A status webhook naming this message may be stored but not applied yet (its step is
-        # behind or failed): the provider accepted the send, and it says as what.
-        proven = outbox.stored_status_provider_id(conn, tenant.id, callback_data(row.id))
+    # Evidence for an attempt whose outcome is unknown.
+    proven = stored_status_id if row.provider_message_id is None and row.send_uncertain else None
     try:
         client, credentials_error = runtime.whatsapp_client(tenant), None
     except ValueError as unusable:
@@ -182,7 +187,7 @@ def _load(
 
 
 def _write(
-    conn: Connection,
+    locks: Locks,
     tenant: Tenant,
     row: OutboxMessage,
     facts: SendFacts,
@@ -190,18 +195,18 @@ def _write(
     client: WhatsAppClient | None,
 ) -> _Plan | None:
     """Carry out the verdict; a plan only when the provider is to be called now."""
-    now = facts.now
+    conn, now = locks.conn, facts.now
     if verdict.attach_provider_id is not None:
-        current = messages.outbound_by_id(conn, tenant.id, row.id)
+        current = locks.message(tenant.id, row.id)
         assert current is not None
-        attach_provider_id(conn, current, verdict.attach_provider_id)
+        attach_provider_id(locks, current, verdict.attach_provider_id)
     if verdict.template is not None:
         outbox.convert_to_template(conn, row.id, dict(verdict.template))
     match verdict.action:
         case SendAction.DONE:
             return None
         case SendAction.MARK_SENT:
-            _mark_sent(conn, tenant.id, row.id, now)
+            _mark_sent(locks, tenant.id, row.id, now)
         case SendAction.AWAIT_EVIDENCE | SendAction.AWAIT_BREAKER:
             assert verdict.wait is not None
             _defer(conn, row.id, verdict.wait)
@@ -231,12 +236,12 @@ def _write(
             error = ProviderError(100, "message cannot be sent as stored", None, verdict.reason)
             messages.set_delivery_status(conn, row.id, DeliveryStatus.FAILED, now, [error])
         case SendAction.SEND:
-            return _claim(conn, tenant, row, now, verdict, client)
+            return _claim(locks, tenant, row, now, verdict, client)
     return None
 
 
 def _claim(
-    conn: Connection,
+    locks: Locks,
     tenant: Tenant,
     row: OutboxMessage,
     now: datetime,
@@ -245,9 +250,9 @@ def _claim(
 ) -> _Plan | None:
     """Take a pacing slot (and the trial call, if it is this send's), then claim the row."""
     assert verdict.request is not None and client is not None
-    wait = _admission(conn, tenant, row, now, trial_until=verdict.trial_until)
+    wait = _admission(locks, tenant, row, now, trial_until=verdict.trial_until)
     if wait is not None:
-        _defer(conn, row.id, wait)
+        _defer(locks.conn, row.id, wait)
         return None
     if verdict.resend:
         logger.warning(
@@ -256,12 +261,12 @@ def _claim(
             row.send_attempts,
             runtime.settings.send_evidence_wait,
         )
-    outbox.claim(conn, row.id, resend=verdict.resend)
+    outbox.claim(locks.conn, row.id, resend=verdict.resend)
     return _Plan(row.id, tenant, row.channel, verdict.request, client)
 
 
 def _admission(
-    conn: Connection,
+    locks: Locks,
     tenant: Tenant,
     row: OutboxMessage,
     now: datetime,
@@ -272,7 +277,7 @@ def _admission(
     Both are atomic takes on shared state, so they come after the decision, as writes."""
     rates = tenant.typed_settings()
     wait = runtime.pacer().take(
-        conn,
+        locks.pacing(),
         [
             (f"r:{tenant.id}:{row.recipient}", rates.recipient_rate),
             (f"n:{tenant.wa_phone_number_id}", rates.number_rate),
@@ -282,7 +287,9 @@ def _admission(
         return wait
     # Cool-down over: of all the waiting sends, one makes the trial call (paced already, so
     # the trial is not held back after claiming it).
-    if trial_until is not None and not claim_trial(conn, tenant.id, row.channel, now, trial_until):
+    if trial_until is not None and not locks.breaker_trial(
+        tenant.id, row.channel, now, trial_until
+    ):
         return _policy().cooldown
     return None
 
@@ -308,23 +315,22 @@ _CARRIED = ("retries", "max_retries", "min_backoff", "max_backoff", DEAD_LETTER_
 _MS = timedelta(milliseconds=1)
 
 
-def _mark_sent(conn: Connection, tenant_id: int, message_id: int, at: datetime) -> None:
-    current = messages.outbound_by_id(conn, tenant_id, message_id)
+def _mark_sent(locks: Locks, tenant_id: int, message_id: int, at: datetime) -> None:
+    current = locks.message(tenant_id, message_id)
     assert current is not None
     if advance(current.delivery_status, DeliveryStatus.SENT):
-        messages.set_delivery_status(conn, message_id, DeliveryStatus.SENT, at)
-    outbox.clear_uncertainty(conn, message_id)
+        messages.set_delivery_status(locks.conn, message_id, DeliveryStatus.SENT, at)
+    outbox.clear_uncertainty(locks.conn, message_id)
 
 
 def _record_acceptance(plan: _Plan, wamid: str) -> None:
     with runtime.pool().connection() as conn:
-        # Same lock order as the status step (provider id, then row): no deadlock with a
-        # status webhook for this send applied at the same moment.
-        messages.lock_provider_id(conn, plan.tenant.id, plan.channel, wamid)
-        current = messages.outbound_by_id(conn, plan.tenant.id, plan.message_id)
+        locks = Locks(conn)
+        locks.provider_id(plan.tenant.id, plan.channel, wamid)
+        current = locks.message(plan.tenant.id, plan.message_id)
         assert current is not None
-        attach_provider_id(conn, current, wamid)
-        _mark_sent(conn, plan.tenant.id, plan.message_id, database_now(conn))
+        attach_provider_id(locks, current, wamid)
+        _mark_sent(locks, plan.tenant.id, plan.message_id, database_now(conn))
         close_breaker(conn, plan.tenant.id, plan.channel)
     # Not the wamid: Meta's encode the recipient's number.
     logger.info("sent message %s", plan.message_id)
@@ -333,9 +339,11 @@ def _record_acceptance(plan: _Plan, wamid: str) -> None:
 def _record_failure(plan: _Plan, *, uncertain: bool, error: ProviderError | None) -> None:
     policy = _policy()
     with runtime.pool().connection() as conn:
+        locks = Locks(conn)
         if not uncertain:
+            locks.message(plan.tenant.id, plan.message_id)
             outbox.record_rejection(conn, plan.message_id, error)
-        breaker = lock_breaker(conn, plan.tenant.id, plan.channel)
+        breaker = locks.breaker(plan.tenant.id, plan.channel)
         updated = on_transient_failure(breaker, database_now(conn), policy)
         save_breaker(conn, plan.tenant.id, plan.channel, updated)
     if updated.state == BreakerState.OPEN and breaker.state == BreakerState.CLOSED:
@@ -358,6 +366,8 @@ def _record_rejection(plan: _Plan, rejected: SendRejected) -> None:
         _record_failure(plan, uncertain=False, error=rejected.error)
         return
     with runtime.pool().connection() as conn:
+        current = Locks(conn).message(plan.tenant.id, plan.message_id)
+        assert current is not None
         outbox.record_rejection(conn, plan.message_id, rejected.error)
         # The provider answered: it is up, whatever it thought of this message.
         close_breaker(conn, plan.tenant.id, plan.channel)
@@ -373,8 +383,6 @@ def _record_rejection(plan: _Plan, rejected: SendRejected) -> None:
             )
             return
         errors = [rejected.error] if rejected.error else []
-        current = messages.outbound_by_id(conn, plan.tenant.id, plan.message_id)
-        assert current is not None
         # An earlier attempt may have been accepted after all and already be delivered.
         if advance(current.delivery_status, DeliveryStatus.FAILED):
             messages.set_delivery_status(

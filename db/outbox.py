@@ -59,13 +59,13 @@ def lock_for_send(conn: Connection, tenant_id: int, message_id: int) -> OutboxMe
     ).fetchone()
 
 
-def tenant_of_message(conn: Connection, message_id: int) -> int | None:
-    """The tenant an outbound message belongs to (a job carries only the message id)."""
+def tenant_of_message(conn: Connection, message_id: int) -> tuple[int, str] | None:
+    """The tenant and channel of an outbound message (a job carries only the message id)."""
     cur = conn.cursor(row_factory=tuple_row)
-    row = cur.execute(
-        "SELECT tenant_id FROM messages WHERE id = %s AND direction = 'out'", (message_id,)
+    return cur.execute(
+        "SELECT tenant_id, channel FROM messages WHERE id = %s AND direction = 'out'",
+        (message_id,),
     ).fetchone()
-    return None if row is None else row[0]
 
 
 def claim(conn: Connection, message_id: int, *, resend: bool) -> None:
