@@ -7,7 +7,8 @@ ranked before one already taken: two transactions then never wait on each other 
 1. EVENT: the inbound event a step processes (`FOR UPDATE`: its step runs once at a time).
 2. PROVIDER_ID: the provider's message id (a transaction-scoped advisory lock): parking a
    status for an id, recording that id on our message, and draining what was parked for it
-   happen one at a time.
+   happen one at a time. Before the rows: the status step learns which message is ours only
+   from the id, and the send step locks its message and conversation in one statement.
 3. CONVERSATION: the conversation's row: replies commit one at a time, and a hand-off waits for
    a send's claim (or the claim sees the hand-off).
 4. MESSAGE: the outbound message's row: one send attempt at a time; its status moves forward.
@@ -51,8 +52,8 @@ class Locks:
     """The locks of one transaction on `conn`, taken in `Rank` order."""
 
     conn: Connection
-    _held: Rank | None = None
-    _provider_ids: set[tuple[int, str, str]] = field(default_factory=set)
+    _held: Rank | None = field(default=None, init=False)
+    _provider_ids: set[tuple[int, str, str]] = field(default_factory=set, init=False)
 
     def event(self, event_id: int) -> StoredEvent | None:
         self._take(Rank.EVENT)
