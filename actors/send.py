@@ -129,17 +129,17 @@ def queue_outbound(
 def _prepare(message_id: int) -> _Plan | None:
     """Load, decide (domain.send_decision), write: all under the outbox row's lock."""
     with runtime.pool().connection() as conn:
-        found = outbox.tenant_of_message(conn, message_id)
-        if found is None:
+        target = outbox.send_target(conn, message_id, callback_data(message_id))
+        if target is None:
             raise PermanentError(f"outbound message {message_id} does not exist")
-        tenant_id, channel = found
+        tenant_id = target.tenant_id
         annotate(tenant_id=tenant_id, message_id=message_id)
         locks = Locks(conn)
         # A status webhook naming this message may be stored but not applied yet (its step is
         # behind or failed): the provider accepted the send, and it says as what.
-        proven = outbox.stored_status_provider_id(conn, tenant_id, callback_data(message_id))
+        proven = target.stored_status_id
         if proven is not None:
-            locks.provider_id(tenant_id, channel, proven)
+            locks.provider_id(tenant_id, target.channel, proven)
         row = locks.send_row(tenant_id, message_id)
         tenant = tenant_by_id(conn, tenant_id)
         assert row is not None and tenant is not None
@@ -157,7 +157,7 @@ def _load(
     conn: Connection, tenant: Tenant, row: OutboxMessage, stored_status_id: str | None
 ) -> tuple[SendFacts, WhatsAppClient | None]:
     settings = runtime.settings
-    # Evidence for an attempt whose outcome is unknown.
+    # Evidence for an attempt whose outcome is unknown (read before the lock: checked again).
     proven = stored_status_id if row.provider_message_id is None and row.send_uncertain else None
     try:
         client, credentials_error = runtime.whatsapp_client(tenant), None

@@ -59,12 +59,30 @@ def lock_for_send(conn: Connection, tenant_id: int, message_id: int) -> OutboxMe
     ).fetchone()
 
 
-def tenant_of_message(conn: Connection, message_id: int) -> tuple[int, str] | None:
-    """The tenant and channel of an outbound message (a job carries only the message id)."""
-    cur = conn.cursor(row_factory=tuple_row)
+@dataclass(frozen=True)
+class SendTarget:
+    tenant_id: int
+    channel: str
+    # Read before the row is locked, for the lock order (db/locks.py): the provider id a stored
+    # status webhook gives the message while its last attempt's outcome is unknown.
+    stored_status_id: str | None
+
+
+def send_target(conn: Connection, message_id: int, callback_data: str) -> SendTarget | None:
+    """Whose outbound message this is (a job carries only its id), and any evidence it went."""
+    cur = conn.cursor(row_factory=class_row(SendTarget))
     return cur.execute(
-        "SELECT tenant_id, channel FROM messages WHERE id = %s AND direction = 'out'",
-        (message_id,),
+        """
+        SELECT m.tenant_id, m.channel,
+               CASE WHEN m.provider_message_id IS NULL AND m.send_uncertain THEN
+                   (SELECT e.payload -> 'status' ->> 'id' FROM inbound_events e
+                    WHERE e.tenant_id = m.tenant_id AND e.kind = 'status'
+                      AND e.payload -> 'status' ->> 'biz_opaque_callback_data' = %s
+                    LIMIT 1)
+               END AS stored_status_id
+        FROM messages m WHERE m.id = %s AND m.direction = 'out'
+        """,
+        (callback_data, message_id),
     ).fetchone()
 
 
@@ -147,15 +165,3 @@ def resume_tenant(conn: Connection, tenant_id: int) -> None:
         "UPDATE tenants SET sending_paused_at = NULL, sending_paused_reason = NULL WHERE id = %s",
         (tenant_id,),
     )
-
-
-def stored_status_provider_id(conn: Connection, tenant_id: int, callback_data: str) -> str | None:
-    """The provider id a stored status webhook gives our message, applied yet or not."""
-    cur = conn.cursor(row_factory=tuple_row)
-    row = cur.execute(
-        "SELECT payload -> 'status' ->> 'id' FROM inbound_events WHERE tenant_id = %s"
-        " AND kind = 'status' AND payload -> 'status' ->> 'biz_opaque_callback_data' = %s"
-        " LIMIT 1",
-        (tenant_id, callback_data),
-    ).fetchone()
-    return row[0] if row else None
