@@ -12,6 +12,7 @@ from actors.middleware import annotate
 from db import dead_letters, messages
 from db.dead_letters import Failure
 from db.events import StoredEvent
+from db.locks import Locks
 from db.messages import OutboundMessage
 from domain.models import ProviderError, StatusUpdate
 from domain.outbox import parse_callback_data
@@ -20,34 +21,32 @@ from domain.statuses import DeliveryStatus, status_effect
 logger = logging.getLogger(__name__)
 
 
-def attach_provider_id(
-    conn: Connection, message: OutboundMessage, provider_message_id: str
-) -> None:
+def attach_provider_id(locks: Locks, message: OutboundMessage, provider_message_id: str) -> None:
     """Record the provider's id for our message, then apply statuses that arrived before it."""
-    messages.lock_provider_id(conn, message.tenant_id, message.channel, provider_message_id)
+    locks.provider_id(message.tenant_id, message.channel, provider_message_id)
+    conn = locks.conn
     messages.record_provider_id(conn, message.id, provider_message_id)
-    current = DeliveryStatus(message.delivery_status)
+    current = message.delivery_status
     parked = messages.take_parked_statuses(
         conn, message.tenant_id, message.channel, provider_message_id
     )
     for status in parked:
         errors = [ProviderError(**error) for error in status.errors]
-        current = _record_status(
-            conn, message, current, DeliveryStatus(status.status), status.status_at, errors
-        )
+        current = _record_status(conn, message, current, status.status, status.status_at, errors)
 
 
-def apply_status_update(conn: Connection, event: StoredEvent, update: StatusUpdate) -> str:
+def apply_status_update(locks: Locks, event: StoredEvent, update: StatusUpdate) -> str:
     """Move the message forward, or park the update until its message is known."""
-    messages.lock_provider_id(conn, event.tenant_id, event.channel, update.provider_message_id)
-    message = messages.outbound_by_provider_id(
-        conn, event.tenant_id, event.channel, update.provider_message_id
+    conn = locks.conn
+    locks.provider_id(event.tenant_id, event.channel, update.provider_message_id)
+    message = locks.message_by_provider_id(
+        event.tenant_id, event.channel, update.provider_message_id
     )
     if message is None:
         # Our send may not have recorded the provider id yet; the id we sent along says which.
         own_id = parse_callback_data(update.callback_data)
         if own_id is not None:
-            message = messages.outbound_by_id(conn, event.tenant_id, own_id)
+            message = locks.message(event.tenant_id, own_id)
     if message is None:
         messages.park_status(
             conn,
@@ -62,10 +61,10 @@ def apply_status_update(conn: Connection, event: StoredEvent, update: StatusUpda
         return "parked"
     annotate(conversation_id=message.conversation_id, message_id=message.id)
     if message.provider_message_id is None:
-        attach_provider_id(conn, message, update.provider_message_id)
-        message = messages.outbound_by_id(conn, event.tenant_id, message.id)
+        attach_provider_id(locks, message, update.provider_message_id)
+        message = locks.message(event.tenant_id, message.id)
         assert message is not None
-    current = DeliveryStatus(message.delivery_status)
+    current = message.delivery_status
     settled = _record_status(conn, message, current, update.status, update.at, update.errors)
     return "stale" if settled == current else "applied"
 

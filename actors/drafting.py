@@ -21,9 +21,11 @@ from domain.conversation import Extraction, Intent, LeadFacts
 from domain.errors import RetryableError
 from domain.fallback import FallbackReason, fallback_reply, matching_faq
 from domain.llm_cost import cap_reached, caps_from_settings, cost_usd
+from domain.models import ReplySource
 from domain.profile import BusinessProfile, profile_fingerprint
 from domain.prompt_budget import Fitted
 from domain.prompts import PROMPT_VERSION, RESPOND_TOOL, MalformedTurn, build_chat, parse_turn
+from domain.tenant_settings import TenantSettings
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class Situation:
     """Everything a draft depends on, loaded by the planner in one short transaction."""
 
     tenant: Tenant
+    settings: TenantSettings
     profile: BusinessProfile
     conversation_id: int
     through: int
@@ -58,7 +61,7 @@ class Situation:
 
 @dataclass(frozen=True)
 class Draft:
-    source: str  # llm | cache | fallback | rule
+    source: ReplySource
     text: str | None
     intent: Intent | None
     confidence: float | None = None
@@ -99,7 +102,7 @@ def draft_reply(situation: Situation) -> Draft:
         draft = _from_llm(situation, general=ttl_class is not None)
     else:
         draft = _fallback(situation, unavailable)
-    if draft.source == "llm" and ttl_class is not None:
+    if draft.source == ReplySource.LLM and ttl_class is not None:
         return replace(
             draft,
             cache_result=cache_result,
@@ -138,7 +141,7 @@ def _from_cache(situation: Situation, question: str, ttl_class: TtlClass | None)
     if hit is None:
         return None
     return Draft(
-        source="cache",
+        source=ReplySource.CACHE,
         text=hit.answer,
         intent=situation.guessed_intent,
         cache_result=f"hit_{hit.kind}",
@@ -153,11 +156,7 @@ def _llm_unavailable(situation: Situation) -> FallbackReason | None:
     settings = runtime.settings
     with runtime.pool().connection() as conn:
         tokens, usd = month_usage(conn, tenant.id, _month(situation.now))
-        try:
-            caps = caps_from_settings(tenant.settings)
-        except ValueError as invalid:
-            logger.error("tenant %s has invalid LLM caps (%s): calls refused", tenant.slug, invalid)
-            return FallbackReason.CAP_REACHED
+        caps = caps_from_settings(situation.settings)
         reached = cap_reached(caps, tokens_used=tokens, usd_used=usd)
         if reached is not None:
             logger.warning("tenant %s LLM cap reached: %s", tenant.slug, reached)
@@ -216,7 +215,7 @@ def _from_llm(situation: Situation, *, general: bool) -> Draft:
         output_price=runtime.settings.llm_output_price,
     )
     return Draft(
-        source="llm",
+        source=ReplySource.LLM,
         text=turn.reply,
         intent=turn.intent,
         confidence=turn.confidence,
@@ -242,7 +241,10 @@ def _fallback(situation: Situation, reason: FallbackReason) -> Draft:
         local_now=situation.local_now,
     )
     return Draft(
-        source="fallback", text=text, intent=situation.guessed_intent, fallback_reason=reason.value
+        source=ReplySource.FALLBACK,
+        text=text,
+        intent=situation.guessed_intent,
+        fallback_reason=reason.value,
     )
 
 

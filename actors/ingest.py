@@ -4,7 +4,6 @@ import logging
 
 import dramatiq
 import sentry_sdk
-from psycopg import Connection
 
 from actors.chain import enqueue
 from actors.delivery import apply_status_update
@@ -14,10 +13,12 @@ from actors.runtime import pool
 from actors.send import mark_read
 from db import conversations, events, messages
 from db.events import StoredEvent
+from db.locks import Locks
 from db.planning import answerable
 from db.tenants import tenant_by_id
 from domain.channels import whatsapp
 from domain.errors import PermanentError, UnknownMessageShape
+from domain.models import ConversationStatus
 from domain.phones import mask_phone
 from domain.window import inbound_at
 
@@ -29,9 +30,9 @@ _RETRY = {"max_retries": 20, "min_backoff": 500, "max_backoff": 300_000, "time_l
 _PERMANENT = (PermanentError, UnknownMessageShape)
 
 
-def _load(conn: Connection, event_id: int) -> StoredEvent | None:
+def _load(locks: Locks, event_id: int) -> StoredEvent | None:
     """The event, locked for this run; None when an earlier run already finished it."""
-    event = events.event_by_id(conn, event_id)
+    event = locks.event(event_id)
     if event is None:
         raise PermanentError(f"inbound event {event_id} does not exist")
     annotate(tenant_id=event.tenant_id, inbound_event_id=event.id)
@@ -42,7 +43,7 @@ def _load(conn: Connection, event_id: int) -> StoredEvent | None:
 def ingest_event(event_id: int) -> None:
     """An inbound message becomes contact, lead, conversation and message rows, once."""
     with pool().connection() as conn:
-        event = _load(conn, event_id)
+        event = _load(Locks(conn), event_id)
         if event is None:
             return
         inbound = whatsapp.parse_message(event.payload)
@@ -86,15 +87,16 @@ def ingest_event(event_id: int) -> None:
         events.mark_processed(conn, event.id, "stored" if message_id else "duplicate")
         tenant = tenant_by_id(conn, event.tenant_id)
         assert tenant is not None
-        if message_id is not None and tenant.settings.get("read_receipts", False):
+        settings = tenant.typed_settings()
+        if message_id is not None and settings.read_receipts:
             enqueue(conn, [mark_read.message(message_id)])
         if (
             message_id is not None
             and tenant.profile is not None
-            and conversation.status == "open"
+            and conversation.status == ConversationStatus.OPEN
             and answerable(inbound.type)
         ):
-            schedule(conn, tenant, conversation.id, message_id)
+            schedule(conn, settings, conversation.id, message_id)
         logger.info(
             "stored %s message %s from %s in conversation %s",
             inbound.type,
@@ -108,11 +110,12 @@ def ingest_event(event_id: int) -> None:
 def apply_status(event_id: int) -> None:
     """A delivery status moves its outbound message forward, or waits for that message."""
     with pool().connection() as conn:
-        event = _load(conn, event_id)
+        locks = Locks(conn)
+        event = _load(locks, event_id)
         if event is None:
             return
         update = whatsapp.parse_status(event.payload)
-        outcome = apply_status_update(conn, event, update)
+        outcome = apply_status_update(locks, event, update)
         events.mark_processed(conn, event.id, outcome)
 
 
@@ -120,7 +123,7 @@ def apply_status(event_id: int) -> None:
 def record_provider_error(event_id: int) -> None:
     """A provider error not tied to one message (e.g. a rate limit): surfaced, not dropped."""
     with pool().connection() as conn:
-        event = _load(conn, event_id)
+        event = _load(Locks(conn), event_id)
         if event is None:
             return
         error = whatsapp.parse_error(event.payload)

@@ -9,7 +9,6 @@ re-run after a crash finds its work done.
 """
 
 import logging
-from dataclasses import replace
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,18 +26,20 @@ from actors.send import queue_outbound
 from db import broker_queue, handoffs, planning
 from db.clock import database_now
 from db.llm_usage import add_usage
+from db.locks import Locks
 from db.replies import NewReply, insert_reply
 from db.tenants import Tenant, tenant_by_id
 from domain.conversation import extraction_to_json
 from domain.errors import PermanentError
 from domain.extraction import extract
-from domain.handoff import decide_handoff
 from domain.intent import asks_for_human, guess_intent, keyword_hit
 from domain.language import detect_language
+from domain.models import ConversationStatus, ReplyOutcome, ReplySource
 from domain.profile import ProfileError, parse_profile
 from domain.prompt_budget import cap_messages, fit_conversation
 from domain.prompts import PROMPT_VERSION
-from domain.tenant_settings import DEFAULT_LOW_CONFIDENCE_THRESHOLD, DEFAULT_QUIET_WINDOW_SECONDS
+from domain.reply_decision import CommitFacts, decide_commit
+from domain.tenant_settings import TenantSettings
 
 logger = logging.getLogger(__name__)
 
@@ -55,21 +56,19 @@ HANDOFF_NOTICE = {
 }
 
 
-def quiet_window(tenant: Tenant) -> timedelta:
-    seconds = tenant.settings.get("quiet_window_seconds")
-    return timedelta(seconds=float(DEFAULT_QUIET_WINDOW_SECONDS if seconds is None else seconds))
-
-
-def schedule(conn: Connection, tenant: Tenant, conversation_id: int, message_id: int) -> None:
+def schedule(
+    conn: Connection, settings: TenantSettings, conversation_id: int, message_id: int
+) -> None:
     """Plan a reply to `message_id` once the customer has been quiet for the window."""
-    delay = quiet_window(tenant) / timedelta(milliseconds=1)
+    delay = timedelta(seconds=settings.quiet_window_seconds) / timedelta(milliseconds=1)
     enqueue(conn, [plan_reply.message(conversation_id, message_id)], delay_ms=int(delay))
 
 
 def reschedule_parked(conn: Connection, tenant: Tenant) -> int:
     """After the tenant's quiet window changed: replies scheduled later than the window from now
     are scheduled again with it, so a shortened window applies to what already waits."""
-    window_ms = int(quiet_window(tenant) / timedelta(milliseconds=1))
+    settings = tenant.typed_settings()
+    window_ms = int(settings.quiet_window_seconds * 1000)
     parked = broker_queue.take_parked(
         conn,
         tenant_id=tenant.id,
@@ -80,7 +79,7 @@ def reschedule_parked(conn: Connection, tenant: Tenant) -> int:
     )
     for message in parked:
         conversation_id, through = message["args"]
-        schedule(conn, tenant, conversation_id, through)
+        schedule(conn, settings, conversation_id, through)
     return len(parked)
 
 
@@ -99,9 +98,9 @@ def plan_reply(conversation_id: int, through: int) -> None:
 
 def _draft(situation: Situation) -> Draft:
     """A customer asking for a person never waits for the model."""
-    keywords = situation.tenant.settings.get("handoff_keywords", [])
+    keywords = situation.settings.handoff_keywords
     if asks_for_human(situation.text) or keyword_hit(situation.text, keywords):
-        return Draft(source="rule", text=None, intent=situation.guessed_intent)
+        return Draft(source=ReplySource.RULE, text=None, intent=situation.guessed_intent)
     return draft_reply(situation)
 
 
@@ -112,7 +111,7 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
         if state is None:
             raise PermanentError(f"conversation {conversation_id} does not exist")
         annotate(tenant_id=state.tenant_id, conversation_id=conversation_id, message_id=through)
-        if state.replied_through >= through or state.status != "open":
+        if state.replied_through >= through or state.status != ConversationStatus.OPEN:
             return None
         if state.newest_inbound > through:
             # Debounce: the newer message's own job answers this one too.
@@ -121,6 +120,7 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
         assert tenant is not None
         if tenant.profile is None:
             return None
+        settings = tenant.typed_settings()
         try:
             profile = parse_profile(tenant.profile, default_name=tenant.name)
         except ProfileError as invalid:
@@ -151,6 +151,7 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
     attempt = current.options.get("retries", 0) if current else 0
     return Situation(
         tenant=tenant,
+        settings=settings,
         profile=profile,
         conversation_id=conversation_id,
         through=through,
@@ -176,20 +177,27 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
 
 
 def _commit(situation: Situation, draft: Draft) -> None:
+    """Load the conversation under its row lock, decide (domain.reply_decision), write."""
     tenant = situation.tenant
     with runtime.pool().connection() as conn:
-        state = planning.lock_planning_state(conn, situation.conversation_id)
+        state = Locks(conn).conversation(situation.conversation_id)
         assert state is not None
-        threshold = float(
-            tenant.settings.get("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE_THRESHOLD)
-        )
-        decision = decide_handoff(
-            asked_for_human=asks_for_human(situation.text),
-            keyword=keyword_hit(situation.text, tenant.settings.get("handoff_keywords", [])),
-            intent=draft.intent,
-            confidence=draft.confidence,
-            low_confidence_streak=state.low_confidence_streak,
-            threshold=threshold,
+        verdict = decide_commit(
+            CommitFacts(
+                through=situation.through,
+                status=state.status,
+                replied_through=state.replied_through,
+                newest_inbound=state.newest_inbound,
+                low_confidence_streak=state.low_confidence_streak,
+                text=situation.text,
+                handoff_keywords=situation.settings.handoff_keywords,
+                threshold=situation.settings.low_confidence_threshold,
+                source=draft.source,
+                intent=draft.intent,
+                confidence=draft.confidence,
+                cacheable=draft.cache_class is not None,
+                fallback_reason=draft.fallback_reason,
+            )
         )
         if draft.prompt_tokens or draft.completion_tokens:
             # Spent whatever becomes of the reply.
@@ -201,21 +209,18 @@ def _commit(situation: Situation, draft: Draft) -> None:
                 completion_tokens=draft.completion_tokens,
                 cost_usd=draft.cost_usd,
             )
-        if state.replied_through >= situation.through:
-            # A redelivered job, or a requeued one, whose reply another run already committed.
-            _record(conn, situation, draft, outcome="duplicate", handoff_reason=None, outbound=None)
-            logger.info("conversation %s already planned through %s", state.id, situation.through)
-            return
-        if state.newest_inbound > situation.through or state.status != "open":
-            _record(conn, situation, draft, outcome="stale", handoff_reason=None, outbound=None)
+        if verdict.discarded is not None:
+            _record(conn, situation, draft, outcome=verdict.outcome, outbound=None)
             logger.info(
-                "reply to conversation %s discarded before sending: %s",
+                "reply to conversation %s through %s not sent (%s): %s",
                 state.id,
-                "a newer message arrived" if state.status == "open" else f"status {state.status}",
+                situation.through,
+                verdict.outcome,
+                verdict.discarded,
             )
             return
-        if decision.reason is not None:
-            _hand_off(conn, situation, draft, decision.reason, state.channel)
+        if verdict.handoff_reason is not None:
+            _hand_off(conn, situation, draft, verdict.handoff_reason, state.channel)
         else:
             outbound = queue_outbound(
                 conn,
@@ -226,20 +231,17 @@ def _commit(situation: Situation, draft: Draft) -> None:
                 text=draft.text,
                 details={"author": "assistant"},
             )
-            reply_id = _record(
-                conn, situation, draft, outcome="queued", handoff_reason=None, outbound=outbound
-            )
-            _follow_up(conn, reply_id, draft, threshold=threshold)
-            if draft.source == "fallback":
-                planning.flag_for_human(
-                    conn, state.id, f"answered without the assistant: {draft.fallback_reason}"
-                )
-        planning.mark_planned(conn, state.id, situation.through, decision.low_confidence_streak)
+            reply_id = _record(conn, situation, draft, outcome=verdict.outcome, outbound=outbound)
+            _follow_up(conn, reply_id, remember=verdict.remember_answer)
+            if verdict.flag_reason is not None:
+                planning.flag_for_human(conn, state.id, verdict.flag_reason)
+        assert verdict.low_confidence_streak is not None
+        planning.mark_planned(conn, state.id, situation.through, verdict.low_confidence_streak)
     logger.info(
         "planned conversation %s through message %s: %s (%s)",
         situation.conversation_id,
         situation.through,
-        "hand-off" if decision.reason else "reply",
+        "hand-off" if verdict.handoff_reason else "reply",
         draft.source,
     )
 
@@ -252,7 +254,7 @@ def _hand_off(
     notification = handoffs.hand_off(conn, tenant.id, situation.conversation_id, reason)
     notice = None
     if notification is not None:
-        template = tenant.settings.get("handoff_message") or HANDOFF_NOTICE[situation.language]
+        template = situation.settings.handoff_message or HANDOFF_NOTICE[situation.language]
         notice = queue_outbound(
             conn,
             tenant_id=tenant.id,
@@ -271,17 +273,20 @@ def _hand_off(
             reason,
         )
     reply_id = _record(
-        conn, situation, draft, outcome="handoff", handoff_reason=reason, outbound=notice
+        conn,
+        situation,
+        draft,
+        outcome=ReplyOutcome.HANDOFF,
+        handoff_reason=reason,
+        outbound=notice,
     )
-    # A hand-off never feeds the answer cache.
-    _follow_up(conn, reply_id, replace(draft, cache_class=None), threshold=1.0)
+    _follow_up(conn, reply_id, remember=False)
 
 
-def _follow_up(conn: Connection, reply_id: int, draft: Draft, *, threshold: float) -> None:
+def _follow_up(conn: Connection, reply_id: int, *, remember: bool) -> None:
     """Side effects that must not hold up or repeat the reply: separate steps, same commit."""
     jobs = [record_lead.message(reply_id)]
-    confident = draft.confidence is not None and draft.confidence >= threshold
-    if draft.cache_class is not None and draft.source == "llm" and confident:
+    if remember:
         jobs.append(remember_answer.message(reply_id))
     enqueue(conn, jobs)
 
@@ -291,9 +296,9 @@ def _record(
     situation: Situation,
     draft: Draft,
     *,
-    outcome: str,
-    handoff_reason: str | None,
+    outcome: ReplyOutcome,
     outbound: int | None,
+    handoff_reason: str | None = None,
 ) -> int:
     return insert_reply(
         conn,
@@ -312,7 +317,7 @@ def _record(
             cache_question=draft.cache_question,
             cache_scope=draft.cache_scope,
             cache_class=draft.cache_class.value if draft.cache_class else None,
-            prompt_version=PROMPT_VERSION if draft.source == "llm" else None,
+            prompt_version=PROMPT_VERSION if draft.source == ReplySource.LLM else None,
             model=draft.model,
             request=draft.request,
             response=draft.response,

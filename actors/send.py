@@ -17,19 +17,24 @@ from actors.clients.whatsapp import WhatsAppClient
 from actors.delivery import attach_provider_id
 from actors.middleware import DEAD_LETTER_OPTION, UNSETTLED, annotate
 from db import broker_queue, messages, outbox
-from db.breakers import claim_trial, close_breaker, lock_breaker, read_breaker, save_breaker
+from db.breakers import close_breaker, read_breaker, save_breaker
 from db.clock import database_now
+from db.locks import Locks
 from db.outbox import OutboxMessage
 from db.tenants import Tenant, tenant_by_id
-from domain.breaker import BreakerPolicy, BreakerState, admit, on_transient_failure
-from domain.channels import whatsapp_send
+from domain.breaker import BreakerPolicy, BreakerState, on_transient_failure
 from domain.channels.whatsapp_send import SendErrorKind
 from domain.errors import PermanentError
 from domain.models import ProviderError
-from domain.outbox import SendDecision, callback_data, send_decision
-from domain.pacing import NUMBER_RATE, RECIPIENT_RATE, Rate
+from domain.outbox import callback_data
+from domain.send_decision import (
+    OutboundContent,
+    SendAction,
+    SendFacts,
+    SendVerdict,
+    decide_send,
+)
 from domain.statuses import DeliveryStatus, advance
-from domain.window import WindowDecision, window_decision
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +99,7 @@ def mark_read(message_id: int) -> None:
         assert tenant is not None
     if tenant.sending_paused_at is not None:
         return
-    typing = bool(tenant.settings.get("typing_indicator", False))
+    typing = tenant.typed_settings().typing_indicator
     runtime.whatsapp_client(tenant).mark_read(provider_message_id, typing=typing)
 
 
@@ -133,150 +138,176 @@ def queue_outbound(
 
 
 def _prepare(message_id: int) -> _Plan | None:
-    settings = runtime.settings
+    """Load, decide (domain.send_decision), write: all under the outbox row's lock."""
     with runtime.pool().connection() as conn:
-        tenant_id = outbox.tenant_of_message(conn, message_id)
-        if tenant_id is None:
+        target = outbox.send_target(conn, message_id, callback_data(message_id))
+        if target is None:
             raise PermanentError(f"outbound message {message_id} does not exist")
+        tenant_id = target.tenant_id
         annotate(tenant_id=tenant_id, message_id=message_id)
-        row = outbox.lock_for_send(conn, tenant_id, message_id)
+        locks = Locks(conn)
+        # A status webhook naming this message may be stored but not applied yet (its step is
+        # behind or failed): the provider accepted the send, and it says as what.
+        proven = target.stored_status_id
+        if proven is not None:
+            locks.provider_id(tenant_id, target.channel, proven)
+        row = locks.send_row(tenant_id, message_id)
         tenant = tenant_by_id(conn, tenant_id)
         assert row is not None and tenant is not None
         annotate(conversation_id=row.conversation_id)
+        facts, client = _load(conn, tenant, row, proven)
+        verdict = decide_send(facts)
+        plan = _write(locks, tenant, row, facts, verdict, client)
+    if verdict.action == SendAction.INVALID:
+        # Raised after the commit, so the failed status stays and the dead letter says why.
+        raise PermanentError(f"outbound message {message_id} is invalid: {verdict.reason}")
+    return plan
+
+
+def _load(
+    conn: Connection, tenant: Tenant, row: OutboxMessage, stored_status_id: str | None
+) -> tuple[SendFacts, WhatsAppClient | None]:
+    settings = runtime.settings
+    # Evidence for an attempt whose outcome is unknown (read before the lock: checked again).
+    proven = stored_status_id if row.provider_message_id is None and row.send_uncertain else None
+    try:
+        client, credentials_error = runtime.whatsapp_client(tenant), None
+    except ValueError as unusable:
+        client, credentials_error = None, str(unusable)
+    facts = SendFacts(
+        content=OutboundContent(
+            row.id, row.type, row.recipient, row.text, row.details, row.reply_to
+        ),
+        status=row.delivery_status,
+        recorded_provider_id=row.provider_message_id,
+        proven_provider_id=proven,
+        uncertain=row.send_uncertain,
+        started_at=row.send_started_at,
         # One clock for every worker process: the database's.
-        now = database_now(conn)
-        provider_id = row.provider_message_id
-        if provider_id is None and row.send_uncertain:
-            # A status webhook naming this message may be stored but not applied yet (its
-            # step is behind or failed): the provider accepted the send, and it says as what.
-            provider_id = outbox.stored_status_provider_id(conn, tenant_id, callback_data(row.id))
-            if provider_id is not None:
-                current = messages.outbound_by_id(conn, tenant_id, message_id)
-                assert current is not None
-                attach_provider_id(conn, current, provider_id)
-        decision = send_decision(
-            status=DeliveryStatus(row.delivery_status),
-            provider_message_id=provider_id,
-            uncertain=row.send_uncertain,
-            started_at=row.send_started_at,
-            now=now,
-            evidence_wait=settings.send_evidence_wait,
-        )
-        if decision == SendDecision.DONE:
+        now=database_now(conn),
+        evidence_wait=settings.send_evidence_wait,
+        conversation_status=row.conversation_status,
+        last_inbound_at=row.last_inbound_at,
+        sending_paused=tenant.sending_paused_at is not None,
+        credentials_error=credentials_error,
+        reengagement_template=tenant.typed_settings().reengagement_template,
+        breaker=read_breaker(conn, tenant.id, row.channel),
+        breaker_policy=_policy(),
+    )
+    return facts, client
+
+
+def _write(
+    locks: Locks,
+    tenant: Tenant,
+    row: OutboxMessage,
+    facts: SendFacts,
+    verdict: SendVerdict,
+    client: WhatsAppClient | None,
+) -> _Plan | None:
+    """Carry out the verdict; a plan only when the provider is to be called now."""
+    conn, now = locks.conn, facts.now
+    if verdict.attach_provider_id is not None:
+        current = locks.message(tenant.id, row.id)
+        assert current is not None
+        attach_provider_id(locks, current, verdict.attach_provider_id)
+    if verdict.template is not None:
+        outbox.convert_to_template(conn, row.id, dict(verdict.template))
+    match verdict.action:
+        case SendAction.DONE:
             if row.delivery_status in UNSENT_FOR_GOOD:
-                annotate(**{UNSETTLED: unsent_reason(message_id, row.delivery_status)})
+                # A requeued send that finds its message failed or withdrawn did not complete.
+                annotate(**{UNSETTLED: unsent_reason(row.id, row.delivery_status)})
             return None
-        if decision == SendDecision.ALREADY_ACCEPTED:
-            _mark_sent(conn, tenant_id, message_id, now)
-            return None
-        if decision == SendDecision.AWAIT_EVIDENCE:
-            assert row.send_started_at is not None
-            _defer(conn, message_id, row.send_started_at + settings.send_evidence_wait - now)
-            return None
-        if row.details.get("author") == "assistant" and row.conversation_status != "open":
-            # Invariant 7, checked again at the last moment: a person owns this conversation.
-            messages.set_delivery_status(conn, message_id, DeliveryStatus.CANCELLED, now)
+        case SendAction.MARK_SENT:
+            _mark_sent(locks, tenant.id, row.id, now)
+        case SendAction.AWAIT_EVIDENCE | SendAction.AWAIT_BREAKER:
+            assert verdict.wait is not None
+            _defer(conn, row.id, verdict.wait)
+        case SendAction.WITHDRAW:
+            messages.set_delivery_status(conn, row.id, DeliveryStatus.CANCELLED, now)
             logger.info(
                 "assistant reply %s withdrawn: conversation %s is %s",
-                message_id,
+                row.id,
                 row.conversation_id,
                 row.conversation_status,
             )
-            return None
-        if tenant.sending_paused_at is not None:
+        case SendAction.PAUSED:
             raise PermanentError(
                 f"sending is paused for tenant {tenant.slug}: {tenant.sending_paused_reason}"
             )
-        try:
-            # Before the claim: a tenant without usable credentials must not leave a send
-            # that looks as if it may have gone out.
-            client = runtime.whatsapp_client(tenant)
-        except ValueError as unusable:
-            raise PermanentError(f"tenant {tenant.slug} cannot send: {unusable}") from None
-        row = _apply_window(conn, tenant, row, now)
-        if row is None:
-            return None
-        try:
-            request = _request(row)
-        except (ValueError, KeyError) as invalid:
-            # Meta would refuse this message whatever we do: fail it now, loudly.
-            error = ProviderError(100, "message cannot be sent as stored", None, str(invalid))
-            messages.set_delivery_status(conn, message_id, DeliveryStatus.FAILED, now, [error])
-            rejected = str(invalid)
-        else:
-            wait = _admission(conn, tenant, row, now)
-            if wait is not None:
-                _defer(conn, message_id, wait)
-                return None
-            if decision == SendDecision.RESEND:
-                logger.warning(
-                    "resending message %s: no evidence the provider accepted attempt %s within %s",
-                    message_id,
-                    row.send_attempts,
-                    settings.send_evidence_wait,
-                )
-            outbox.claim(conn, message_id, resend=decision == SendDecision.RESEND)
-            return _Plan(message_id, tenant, row.channel, request, client)
-    # Raised after the commit, so the failed status stays and the dead letter says why.
-    raise PermanentError(f"outbound message {message_id} is invalid: {rejected}")
-
-
-def _apply_window(
-    conn: Connection, tenant: Tenant, row: OutboxMessage, now: datetime
-) -> OutboxMessage | None:
-    """WhatsApp refuses free-form messages 24 h after the customer last wrote."""
-    template = tenant.settings.get("reengagement_template")
-    decision = window_decision(
-        is_template=row.type == "template",
-        last_inbound_at=row.last_inbound_at,
-        now=now,
-        has_reengagement_template=bool(template),
-    )
-    if decision == WindowDecision.SEND:
-        return row
-    if decision == WindowDecision.USE_TEMPLATE:
-        outbox.convert_to_template(conn, row.id, template)
-        return outbox.lock_for_send(conn, row.tenant_id, row.id)
-    outbox.flag_for_human(conn, row.conversation_id, "24-hour window closed")
-    messages.set_delivery_status(conn, row.id, DeliveryStatus.FAILED, now, [WINDOW_CLOSED])
-    annotate(**{UNSETTLED: f"message {row.id} not sent: 24-hour window closed, no template"})
-    logger.warning(
-        "message %s not sent: window closed, conversation %s flagged for a person",
-        row.id,
-        row.conversation_id,
-    )
+        case SendAction.UNUSABLE_CREDENTIALS:
+            raise PermanentError(f"tenant {tenant.slug} cannot send: {verdict.reason}")
+        case SendAction.WINDOW_CLOSED:
+            outbox.flag_for_human(conn, row.conversation_id, "24-hour window closed")
+            messages.set_delivery_status(conn, row.id, DeliveryStatus.FAILED, now, [WINDOW_CLOSED])
+            unsent = f"message {row.id} not sent: 24-hour window closed, no template"
+            annotate(**{UNSETTLED: unsent})
+            logger.warning(
+                "message %s not sent: window closed, conversation %s flagged for a person",
+                row.id,
+                row.conversation_id,
+            )
+        case SendAction.INVALID:
+            error = ProviderError(100, "message cannot be sent as stored", None, verdict.reason)
+            messages.set_delivery_status(conn, row.id, DeliveryStatus.FAILED, now, [error])
+        case SendAction.SEND:
+            return _claim(locks, tenant, row, now, verdict, client)
     return None
 
 
+def _claim(
+    locks: Locks,
+    tenant: Tenant,
+    row: OutboxMessage,
+    now: datetime,
+    verdict: SendVerdict,
+    client: WhatsAppClient | None,
+) -> _Plan | None:
+    """Take a pacing slot (and the trial call, if it is this send's), then claim the row."""
+    assert verdict.request is not None and client is not None
+    wait = _admission(locks, tenant, row, now, trial_until=verdict.trial_until)
+    if wait is not None:
+        _defer(locks.conn, row.id, wait)
+        return None
+    if verdict.resend:
+        logger.warning(
+            "resending message %s: no evidence the provider accepted attempt %s within %s",
+            row.id,
+            row.send_attempts,
+            runtime.settings.send_evidence_wait,
+        )
+    outbox.claim(locks.conn, row.id, resend=verdict.resend)
+    return _Plan(row.id, tenant, row.channel, verdict.request, client)
+
+
 def _admission(
-    conn: Connection, tenant: Tenant, row: OutboxMessage, now: datetime
+    locks: Locks,
+    tenant: Tenant,
+    row: OutboxMessage,
+    now: datetime,
+    *,
+    trial_until: datetime | None = None,
 ) -> timedelta | None:
-    """None when the call may go now; else how long until the breaker or pacing allows it."""
-    settings = runtime.settings
-    policy = BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_cooldown)
-    breaker = read_breaker(conn, tenant.id, row.channel)
-    allowed, updated = admit(breaker, now, policy)
-    if not allowed:
-        if breaker.state == BreakerState.OPEN and breaker.until and breaker.until > now:
-            return breaker.until - now
-        # A trial call is out; its answer decides within seconds, not at its deadline.
-        return policy.cooldown
+    """None when the call may go now; else how long until pacing (or the trial) allows it.
+    Both are atomic takes on shared state, so they come after the decision, as writes."""
+    rates = tenant.typed_settings()
     recipient_key, number_key = pacing_keys(tenant, row.recipient)
     wait = runtime.pacer().take(
-        conn,
+        locks.pacing(),
         [
-            (recipient_key, _rate(tenant, "recipient", RECIPIENT_RATE)),
-            (number_key, _rate(tenant, "number", NUMBER_RATE)),
+            (recipient_key, rates.recipient_rate),
+            (number_key, rates.number_rate),
         ],
     )
     if wait is not None:
         return wait
-    if updated != breaker:
-        assert updated.until is not None
-        # Cool-down over: of all the waiting sends, one makes the trial call (paced already,
-        # so the trial is not held back after claiming it).
-        if not claim_trial(conn, tenant.id, row.channel, now, updated.until):
-            return policy.cooldown
+    # Cool-down over: of all the waiting sends, one makes the trial call (paced already, so
+    # the trial is not held back after claiming it).
+    if trial_until is not None and not locks.breaker_trial(
+        tenant.id, row.channel, now, trial_until
+    ):
+        return _policy().cooldown
     return None
 
 
@@ -313,58 +344,9 @@ def readmit_paced(conn: Connection, tenant: Tenant) -> int:
     return len(parked)
 
 
-def _rate(tenant: Tenant, which: str, default: Rate) -> Rate:
-    """A tenant may lower (or, with Meta's approval, raise) its rates in its settings."""
-    configured = tenant.settings.get("pacing", {}).get(which)
-    if not configured:
-        return default
-    return Rate(per_second=float(configured["per_second"]), burst=int(configured["burst"]))
-
-
-def _request(row: OutboxMessage) -> dict:
-    common = {"reply_to": row.reply_to, "callback_data": callback_data(row.id)}
-    if row.type == "text":
-        return whatsapp_send.text_request(row.recipient, row.text or "", **common)
-    if row.type == "template":
-        template = row.details["template"]
-        return whatsapp_send.template_request(
-            row.recipient,
-            template["name"],
-            template["language"],
-            template.get("components"),
-            **common,
-        )
-    if row.type in ("image", "audio", "video", "document", "sticker"):
-        media = row.details["media"]
-        return whatsapp_send.media_request(
-            row.recipient,
-            row.type,
-            media_id=media.get("id"),
-            link=media.get("link"),
-            caption=media.get("caption"),
-            filename=media.get("filename"),
-            **common,
-        )
-    if row.type == "interactive":
-        interactive = row.details["interactive"]
-        if "buttons" in interactive:
-            return whatsapp_send.buttons_request(
-                row.recipient,
-                row.text or "",
-                [(b["id"], b["title"]) for b in interactive["buttons"]],
-                **common,
-            )
-        return whatsapp_send.list_request(
-            row.recipient,
-            row.text or "",
-            interactive["button"],
-            [
-                (s["title"], [(r["id"], r["title"], r.get("description")) for r in s["rows"]])
-                for s in interactive["sections"]
-            ],
-            **common,
-        )
-    raise ValueError(f"type {row.type!r} cannot be sent")
+def _policy() -> BreakerPolicy:
+    settings = runtime.settings
+    return BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_cooldown)
 
 
 def _defer(conn: Connection, message_id: int, wait: timedelta) -> None:
@@ -383,35 +365,35 @@ _CARRIED = ("retries", "max_retries", "min_backoff", "max_backoff", DEAD_LETTER_
 _MS = timedelta(milliseconds=1)
 
 
-def _mark_sent(conn: Connection, tenant_id: int, message_id: int, at: datetime) -> None:
-    current = messages.outbound_by_id(conn, tenant_id, message_id)
+def _mark_sent(locks: Locks, tenant_id: int, message_id: int, at: datetime) -> None:
+    current = locks.message(tenant_id, message_id)
     assert current is not None
-    if advance(DeliveryStatus(current.delivery_status), DeliveryStatus.SENT):
-        messages.set_delivery_status(conn, message_id, DeliveryStatus.SENT, at)
-    outbox.clear_uncertainty(conn, message_id)
+    if advance(current.delivery_status, DeliveryStatus.SENT):
+        messages.set_delivery_status(locks.conn, message_id, DeliveryStatus.SENT, at)
+    outbox.clear_uncertainty(locks.conn, message_id)
 
 
 def _record_acceptance(plan: _Plan, wamid: str) -> None:
     with runtime.pool().connection() as conn:
-        # Same lock order as the status step (provider id, then row): no deadlock with a
-        # status webhook for this send applied at the same moment.
-        messages.lock_provider_id(conn, plan.tenant.id, plan.channel, wamid)
-        current = messages.outbound_by_id(conn, plan.tenant.id, plan.message_id)
+        locks = Locks(conn)
+        locks.provider_id(plan.tenant.id, plan.channel, wamid)
+        current = locks.message(plan.tenant.id, plan.message_id)
         assert current is not None
-        attach_provider_id(conn, current, wamid)
-        _mark_sent(conn, plan.tenant.id, plan.message_id, database_now(conn))
+        attach_provider_id(locks, current, wamid)
+        _mark_sent(locks, plan.tenant.id, plan.message_id, database_now(conn))
         close_breaker(conn, plan.tenant.id, plan.channel)
     # Not the wamid: Meta's encode the recipient's number.
     logger.info("sent message %s", plan.message_id)
 
 
 def _record_failure(plan: _Plan, *, uncertain: bool, error: ProviderError | None) -> None:
-    settings = runtime.settings
-    policy = BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_cooldown)
+    policy = _policy()
     with runtime.pool().connection() as conn:
+        locks = Locks(conn)
         if not uncertain:
+            locks.message(plan.tenant.id, plan.message_id)
             outbox.record_rejection(conn, plan.message_id, error)
-        breaker = lock_breaker(conn, plan.tenant.id, plan.channel)
+        breaker = locks.breaker(plan.tenant.id, plan.channel)
         updated = on_transient_failure(breaker, database_now(conn), policy)
         save_breaker(conn, plan.tenant.id, plan.channel, updated)
     if updated.state == BreakerState.OPEN and breaker.state == BreakerState.CLOSED:
@@ -434,6 +416,8 @@ def _record_rejection(plan: _Plan, rejected: SendRejected) -> None:
         _record_failure(plan, uncertain=False, error=rejected.error)
         return
     with runtime.pool().connection() as conn:
+        current = Locks(conn).message(plan.tenant.id, plan.message_id)
+        assert current is not None
         outbox.record_rejection(conn, plan.message_id, rejected.error)
         # The provider answered: it is up, whatever it thought of this message.
         close_breaker(conn, plan.tenant.id, plan.channel)
@@ -449,10 +433,8 @@ def _record_rejection(plan: _Plan, rejected: SendRejected) -> None:
             )
             return
         errors = [rejected.error] if rejected.error else []
-        current = messages.outbound_by_id(conn, plan.tenant.id, plan.message_id)
-        assert current is not None
         # An earlier attempt may have been accepted after all and already be delivered.
-        if advance(DeliveryStatus(current.delivery_status), DeliveryStatus.FAILED):
+        if advance(current.delivery_status, DeliveryStatus.FAILED):
             messages.set_delivery_status(
                 conn, plan.message_id, DeliveryStatus.FAILED, database_now(conn), errors
             )

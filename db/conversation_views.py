@@ -11,18 +11,22 @@ from psycopg import Connection
 from psycopg.rows import class_row
 
 from db.messages import NEWEST_FIRST
+from domain.models import ConversationStatus
 
 
 @dataclass(frozen=True)
 class ConversationLine:
     id: int
-    status: str
+    status: ConversationStatus
     # The phone number when known, else the channel's user id; callers mask it.
     contact: str | None
     needs_human_reason: str | None
     handoff_at: datetime | None
     last_inbound_at: datetime | None
     open_notifications: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", ConversationStatus(self.status))
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def list_conversations(
     conn: Connection,
     tenant_id: int,
     *,
-    status: str | None,
+    status: ConversationStatus | None,
     limit: int,
     needs_reply: bool = False,
 ) -> list[ConversationLine]:

@@ -6,6 +6,8 @@ from datetime import datetime
 from psycopg import Connection
 from psycopg.rows import class_row, tuple_row
 
+from domain.models import ConversationStatus
+
 
 @dataclass(frozen=True)
 class Conversation:
@@ -13,8 +15,12 @@ class Conversation:
     tenant_id: int
     contact_id: int
     channel: str
-    status: str
+    status: ConversationStatus
     last_inbound_at: datetime | None
+
+    def __post_init__(self) -> None:
+        # The column's text becomes its enum here, once for every reader.
+        object.__setattr__(self, "status", ConversationStatus(self.status))
 
 
 def upsert_contact(

@@ -19,15 +19,23 @@ class OutboundMessage:
     conversation_id: int
     channel: str
     provider_message_id: str | None
-    delivery_status: str
+    delivery_status: DeliveryStatus
+
+    def __post_init__(self) -> None:
+        # The column's text becomes its enum here, once for every reader.
+        object.__setattr__(self, "delivery_status", DeliveryStatus(self.delivery_status))
 
 
 @dataclass(frozen=True)
 class ParkedStatus:
     id: int
-    status: str
+    status: DeliveryStatus
     status_at: datetime
     errors: list
+
+    def __post_init__(self) -> None:
+        # The column's text becomes its enum here, once for every reader.
+        object.__setattr__(self, "status", DeliveryStatus(self.status))
 
 
 @dataclass(frozen=True)

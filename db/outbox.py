@@ -7,7 +7,7 @@ from psycopg import Connection
 from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import Jsonb
 
-from domain.models import ProviderError
+from domain.models import ConversationStatus, DeliveryStatus, ProviderError
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,21 @@ class OutboxMessage:
     text: str | None
     details: dict
     reply_to: str | None
-    delivery_status: str
+    delivery_status: DeliveryStatus
     provider_message_id: str | None
     send_attempts: int
     send_started_at: datetime | None
     send_uncertain: bool
     recipient: str
     last_inbound_at: datetime | None
-    conversation_status: str
+    conversation_status: ConversationStatus
+
+    def __post_init__(self) -> None:
+        # The columns' text becomes their enums here, once for every reader.
+        object.__setattr__(self, "delivery_status", DeliveryStatus(self.delivery_status))
+        object.__setattr__(
+            self, "conversation_status", ConversationStatus(self.conversation_status)
+        )
 
 
 def lock_for_send(conn: Connection, tenant_id: int, message_id: int) -> OutboxMessage | None:
@@ -52,13 +59,31 @@ def lock_for_send(conn: Connection, tenant_id: int, message_id: int) -> OutboxMe
     ).fetchone()
 
 
-def tenant_of_message(conn: Connection, message_id: int) -> int | None:
-    """The tenant an outbound message belongs to (a job carries only the message id)."""
-    cur = conn.cursor(row_factory=tuple_row)
-    row = cur.execute(
-        "SELECT tenant_id FROM messages WHERE id = %s AND direction = 'out'", (message_id,)
+@dataclass(frozen=True)
+class SendTarget:
+    tenant_id: int
+    channel: str
+    # Read before the row is locked, for the lock order (db/locks.py): the provider id a stored
+    # status webhook gives the message while its last attempt's outcome is unknown.
+    stored_status_id: str | None
+
+
+def send_target(conn: Connection, message_id: int, callback_data: str) -> SendTarget | None:
+    """Whose outbound message this is (a job carries only its id), and any evidence it went."""
+    cur = conn.cursor(row_factory=class_row(SendTarget))
+    return cur.execute(
+        """
+        SELECT m.tenant_id, m.channel,
+               CASE WHEN m.provider_message_id IS NULL AND m.send_uncertain THEN
+                   (SELECT e.payload -> 'status' ->> 'id' FROM inbound_events e
+                    WHERE e.tenant_id = m.tenant_id AND e.kind = 'status'
+                      AND e.payload -> 'status' ->> 'biz_opaque_callback_data' = %s
+                    LIMIT 1)
+               END AS stored_status_id
+        FROM messages m WHERE m.id = %s AND m.direction = 'out'
+        """,
+        (callback_data, message_id),
     ).fetchone()
-    return None if row is None else row[0]
 
 
 def claim(conn: Connection, message_id: int, *, resend: bool) -> None:
@@ -140,15 +165,3 @@ def resume_tenant(conn: Connection, tenant_id: int) -> None:
         "UPDATE tenants SET sending_paused_at = NULL, sending_paused_reason = NULL WHERE id = %s",
         (tenant_id,),
     )
-
-
-def stored_status_provider_id(conn: Connection, tenant_id: int, callback_data: str) -> str | None:
-    """The provider id a stored status webhook gives our message, applied yet or not."""
-    cur = conn.cursor(row_factory=tuple_row)
-    row = cur.execute(
-        "SELECT payload -> 'status' ->> 'id' FROM inbound_events WHERE tenant_id = %s"
-        " AND kind = 'status' AND payload -> 'status' ->> 'biz_opaque_callback_data' = %s"
-        " LIMIT 1",
-        (tenant_id, callback_data),
-    ).fetchone()
-    return row[0] if row else None

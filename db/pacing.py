@@ -16,7 +16,7 @@ def take_slots(conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta
     """All or nothing: None when every key has a slot now (all are taken); else the longest
     wait, and no key spends anything (a send held back by one pace costs no other)."""
     cur = conn.cursor(row_factory=tuple_row)
-    ordered = sorted(slots)  # one lock order for every caller: no deadlocks
+    ordered = sorted(slots)  # keys in one order (db/locks.py, PACING)
     keys = [key for key, _ in ordered]
     cur.execute(
         "INSERT INTO send_pacing (key, tat)"

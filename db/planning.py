@@ -7,6 +7,7 @@ from psycopg.rows import class_row, tuple_row
 
 from db.messages import CONVERSATION_ORDER, NEWEST_FIRST
 from domain.conversation import ContextMessage, LeadFacts
+from domain.models import ConversationStatus
 
 # Inbound messages that call for an answer; a reaction or a system notice does not.
 _UNANSWERABLE = ("reaction", "system")
@@ -18,11 +19,15 @@ class PlanningState:
     tenant_id: int
     contact_id: int
     channel: str
-    status: str
+    status: ConversationStatus
     replied_through: int
     low_confidence_streak: int
     # The newest inbound message that calls for an answer (0 when none).
     newest_inbound: int
+
+    def __post_init__(self) -> None:
+        # The column's text becomes its enum here, once for every reader.
+        object.__setattr__(self, "status", ConversationStatus(self.status))
 
 
 _STATE = f"""

@@ -9,14 +9,16 @@ from psycopg import Connection
 from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import Jsonb
 
+from domain.models import ReplyOutcome, ReplySource
+
 
 @dataclass(frozen=True)
 class NewReply:
     tenant_id: int
     conversation_id: int
     through_message_id: int
-    outcome: str  # queued | stale | handoff
-    source: str  # llm | cache | fallback | rule
+    outcome: ReplyOutcome
+    source: ReplySource
     reply_text: str | None
     extraction: dict[str, Any] = field(hash=False)
     intent: str | None = None
@@ -47,8 +49,8 @@ class StoredReply:
     tenant_id: int
     conversation_id: int
     through_message_id: int
-    outcome: str
-    source: str
+    outcome: ReplyOutcome
+    source: ReplySource
     reply_text: str | None
     intent: str | None
     extraction: dict
@@ -56,6 +58,11 @@ class StoredReply:
     cache_scope: str | None
     cache_class: str | None
     created_at: datetime
+
+    def __post_init__(self) -> None:
+        # The columns' text becomes their enums here, once for every reader.
+        object.__setattr__(self, "outcome", ReplyOutcome(self.outcome))
+        object.__setattr__(self, "source", ReplySource(self.source))
 
 
 def insert_reply(conn: Connection, reply: NewReply) -> int:

@@ -7,6 +7,9 @@ from psycopg import Connection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from domain.errors import PermanentError
+from domain.tenant_settings import TenantSettings, parse_tenant_settings
+
 
 @dataclass(frozen=True)
 class Tenant:
@@ -22,6 +25,13 @@ class Tenant:
     sending_paused_reason: str | None = None
     # The business profile's JSON (domain.profile); None: no assistant for this tenant.
     profile: dict | None = None
+
+    def typed_settings(self) -> TenantSettings:
+        """The settings, checked: a stored value the CLI would refuse fails the step, by key."""
+        try:
+            return parse_tenant_settings(self.settings)
+        except ValueError as invalid:
+            raise PermanentError(f"tenant {self.slug} has an invalid setting: {invalid}") from None
 
 
 _COLUMNS = (

@@ -8,8 +8,9 @@ deployment sets explicit prices.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+
+from domain.tenant_settings import TenantSettings
 
 PRICES: Mapping[str, tuple[Decimal, Decimal]] = {
     "gpt-4o-mini": (Decimal("0.15"), Decimal("0.60")),
@@ -55,12 +56,9 @@ class Caps:
     monthly_usd: Decimal | None
 
 
-def caps_from_settings(tenant_settings: Mapping[str, Any]) -> Caps:
-    """The caps in a tenant's settings (llm_monthly_token_cap, llm_monthly_usd_cap)."""
-    return Caps(
-        monthly_tokens=_token_cap(tenant_settings.get("llm_monthly_token_cap")),
-        monthly_usd=_usd_cap(tenant_settings.get("llm_monthly_usd_cap")),
-    )
+def caps_from_settings(settings: TenantSettings) -> Caps:
+    """The caps a tenant set (llm_monthly_token_cap, llm_monthly_usd_cap)."""
+    return Caps(settings.llm_monthly_token_cap, settings.llm_monthly_usd_cap)
 
 
 def cap_reached(caps: Caps, *, tokens_used: int, usd_used: Decimal) -> str | None:
@@ -70,30 +68,3 @@ def cap_reached(caps: Caps, *, tokens_used: int, usd_used: Decimal) -> str | Non
     if caps.monthly_usd is not None and usd_used >= caps.monthly_usd:
         return f"monthly spend cap reached: {usd_used} of {caps.monthly_usd} USD used"
     return None
-
-
-def _token_cap(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"llm_monthly_token_cap must be a whole number of tokens, not {value!r}")
-    if value < 0:
-        raise ValueError(f"llm_monthly_token_cap must not be negative, not {value}")
-    return value
-
-
-def _usd_cap(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    # A JSON number or a decimal string ("25.00"); never a bool.
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"llm_monthly_usd_cap must be an amount in USD, not {value!r}")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"llm_monthly_usd_cap must be an amount in USD, not {value!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(
-            f"llm_monthly_usd_cap must be a finite amount of at least 0, not {value!r}"
-        )
-    return amount

@@ -9,6 +9,7 @@ from domain.statuses import DeliveryStatus
 
 __all__ = [
     "Channel",
+    "ConversationStatus",
     "DeliveryStatus",
     "Direction",
     "EnvelopeEvent",
@@ -17,6 +18,8 @@ __all__ = [
     "MediaRef",
     "MessageType",
     "ProviderError",
+    "ReplyOutcome",
+    "ReplySource",
     "StatusUpdate",
 ]
 
@@ -53,6 +56,35 @@ class MessageType(StrEnum):
 class Direction(StrEnum):
     IN = "in"
     OUT = "out"
+
+
+class ConversationStatus(StrEnum):
+    # The assistant answers.
+    OPEN = "open"
+    # A person owns the conversation: no assistant reply is sent (invariant 7).
+    HANDOFF = "handoff"
+    CLOSED = "closed"
+
+
+class ReplyOutcome(StrEnum):
+    """What became of a planned reply at its commit (`replies.outcome`)."""
+
+    QUEUED = "queued"
+    # A newer message arrived, or a person took the conversation, while it was drafted.
+    STALE = "stale"
+    HANDOFF = "handoff"
+    # Another run already committed a reply through the same message.
+    DUPLICATE = "duplicate"
+
+
+class ReplySource(StrEnum):
+    """Who wrote a reply (`replies.source`)."""
+
+    LLM = "llm"
+    CACHE = "cache"
+    FALLBACK = "fallback"
+    # A customer asked for a person: no draft was written.
+    RULE = "rule"
 
 
 # Dict fields are excluded from the generated __hash__ so these values stay hashable.

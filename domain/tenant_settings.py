@@ -2,14 +2,18 @@
 
 Operators type values on the command line; they are checked and turned into JSON values here,
 so a bad value is refused when it is set rather than breaking the planner at a customer's turn.
+The steps read the stored JSON through `parse_tenant_settings`, which applies the same checks:
+one rule per key, whichever way the value came in.
 """
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from string import Formatter
 from typing import Any
+
+from domain.pacing import NUMBER_RATE, RECIPIENT_RATE, Rate
 
 DEFAULT_QUIET_WINDOW_SECONDS = 2
 DEFAULT_LOW_CONFIDENCE_THRESHOLD = 0.5
@@ -269,12 +273,6 @@ def _on_return(raw: str) -> str:
     return word
 
 
-def unanswered_on_return(stored: Mapping[str, Any]) -> str:
-    """Who answers the customer's unanswered messages when a conversation is returned."""
-    value = stored.get("unanswered_on_return")
-    return value if value in ON_RETURN_CHOICES else ON_RETURN_ASSISTANT
-
-
 def _flag(key: str) -> Callable[[str], bool]:
     def parse(raw: str) -> bool:
         word = raw.lower()
@@ -361,3 +359,71 @@ SETTINGS: Mapping[str, SettingSpec] = {
         ),
     )
 }
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """A tenant's settings, checked and typed; a key not set takes its default."""
+
+    quiet_window_seconds: float = DEFAULT_QUIET_WINDOW_SECONDS
+    handoff_keywords: tuple[str, ...] = ()
+    low_confidence_threshold: float = DEFAULT_LOW_CONFIDENCE_THRESHOLD
+    # None: the built-in notice in the customer's language.
+    handoff_message: str | None = None
+    # None: no cap.
+    llm_monthly_token_cap: int | None = None
+    llm_monthly_usd_cap: Decimal | None = None
+    read_receipts: bool = False
+    typing_indicator: bool = False
+    # {"name", "language", "components"?}: sent instead of a free-form message outside the
+    # 24-hour window; None: such a message goes to a person.
+    reengagement_template: Mapping[str, Any] | None = field(default=None, hash=False)
+    # `pacing.recipient` and `pacing.number`: Meta's limits unless the tenant sets its own.
+    recipient_rate: Rate = RECIPIENT_RATE
+    number_rate: Rate = NUMBER_RATE
+    # Who answers what the customer wrote while a person had the conversation.
+    unanswered_on_return: str = ON_RETURN_ASSISTANT
+
+
+def parse_tenant_settings(raw: Mapping[str, Any]) -> TenantSettings:
+    """The typed value of stored settings; ValueError names the first invalid key.
+
+    A stored value passes the check its command-line text would: the CLI and the steps never
+    disagree on what a key accepts. Unknown keys are left for `describe_settings` to show.
+    """
+    values = {
+        key: SETTINGS[key].parse(_as_text(value))
+        for key, value in raw.items()
+        if key in SETTINGS and value is not None
+    }
+    pacing = values.get("pacing", {})
+    usd_cap = values.get("llm_monthly_usd_cap")
+    return TenantSettings(
+        quiet_window_seconds=float(
+            values.get("quiet_window_seconds", DEFAULT_QUIET_WINDOW_SECONDS)
+        ),
+        handoff_keywords=tuple(values.get("handoff_keywords", ())),
+        low_confidence_threshold=float(
+            values.get("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE_THRESHOLD)
+        ),
+        handoff_message=values.get("handoff_message"),
+        llm_monthly_token_cap=values.get("llm_monthly_token_cap"),
+        llm_monthly_usd_cap=None if usd_cap is None else Decimal(str(usd_cap)),
+        read_receipts=values.get("read_receipts", False),
+        typing_indicator=values.get("typing_indicator", False),
+        reengagement_template=values.get("reengagement_template"),
+        recipient_rate=_as_rate(pacing.get("recipient"), RECIPIENT_RATE),
+        number_rate=_as_rate(pacing.get("number"), NUMBER_RATE),
+        unanswered_on_return=values.get("unanswered_on_return", ON_RETURN_ASSISTANT),
+    )
+
+
+def _as_text(value: Any) -> str:
+    """The command-line text that stands for a stored JSON value."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _as_rate(checked: Mapping[str, int | float] | None, default: Rate) -> Rate:
+    if checked is None:
+        return default
+    return Rate(per_second=float(checked["per_second"]), burst=int(checked["burst"]))

@@ -15,8 +15,9 @@ from db.conversation_views import (
 )
 from db.handoffs import hand_off, open_notifications, return_to_bot
 from db.tenants import Tenant
+from domain.models import ConversationStatus
 from domain.phones import mask_phone
-from domain.tenant_settings import ON_RETURN_ASSISTANT, unanswered_on_return
+from domain.tenant_settings import ON_RETURN_ASSISTANT
 from ops.database import cli_connection
 from ops.options import LIMIT, ROW_ID
 from ops.output import echo, format_table, format_time
@@ -24,7 +25,7 @@ from ops.tenant_lookup import known_tenant, tenant_zone
 
 SHOWN_MESSAGES = 20
 SHOWN_REPLIES = 20
-STATUSES = ("open", "handoff", "closed")
+STATUSES = [status.value for status in ConversationStatus]
 
 tenant_option = click.option("--tenant", "slug", required=True, help="Tenant slug.")
 
@@ -187,14 +188,13 @@ def return_(slug: str, conversation_id: int) -> None:
             raise click.ClickException(
                 f"conversation {conversation_id} is {line.status}, not with a person"
             )
-        answering = (
-            returned.unanswered > 0 and unanswered_on_return(tenant.settings) == ON_RETURN_ASSISTANT
-        )
+        settings = tenant.typed_settings()
+        answering = returned.unanswered > 0 and settings.unanswered_on_return == ON_RETURN_ASSISTANT
         if answering:
             # Imported here: importing actors installs the broker, which needs DATABASE_URL.
             from actors.plan import schedule
 
-            schedule(conn, tenant, conversation_id, returned.newest_inbound)
+            schedule(conn, settings, conversation_id, returned.newest_inbound)
         conn.commit()
     echo(f"conversation {conversation_id} is back with the assistant")
     if answering:

@@ -7,7 +7,12 @@ from psycopg import Connection
 
 from db.tenant_settings import set_setting, unset_setting
 from db.tenants import Tenant, tenant_by_id
-from domain.tenant_settings import SETTINGS, describe_settings, validate_setting
+from domain.tenant_settings import (
+    SETTINGS,
+    describe_settings,
+    parse_tenant_settings,
+    validate_setting,
+)
 from ops.database import cli_connection
 from ops.output import echo, format_table
 from ops.tenant_lookup import known_tenant
@@ -34,6 +39,11 @@ def show(slug: str) -> None:
         for view in describe_settings(tenant.settings)
     )
     echo(format_table(rows))
+    try:
+        parse_tenant_settings(tenant.settings)
+    except ValueError as invalid:
+        # Stored by other means than `set`: the steps refuse it too, so say which key.
+        echo(f"invalid: {invalid} (set or unset it to fix)", err=True)
 
 
 @settings.command(

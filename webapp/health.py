@@ -22,6 +22,7 @@ from db.errors import DatabaseUnavailable, QueryTimedOut
 from db.metrics_snapshot import Totals, read_snapshot
 from db.overview import outbox, unprocessed_events
 from db.pool import limit_statement_time
+from domain.models import ReplyOutcome
 from domain.settings import Settings
 from webapp.db import transaction
 
@@ -210,7 +211,7 @@ def _totals(totals: Totals, registry: CollectorRegistry, dead: Gauge, by_status:
         "recado_replies_stale_total",
         "Replies discarded before sending because a newer message or a person came first",
         registry=registry,
-    ).set(sum(number for outcome, _, number in totals.replies if outcome == "stale"))
+    ).set(sum(number for outcome, _, number in totals.replies if outcome == ReplyOutcome.STALE))
     lookups = Gauge(
         "recado_answer_cache_lookups_total",
         "Answer cache lookups by result",

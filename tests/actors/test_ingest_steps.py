@@ -202,7 +202,7 @@ def test_parked_failed_and_read_settle_on_read_when_the_message_is_known(
     client, tenant, db, worker
 ):
     from actors.delivery import attach_provider_id
-    from db.messages import outbound_by_id
+    from db.locks import Locks
 
     message_id = _outbound(db, tenant)
     post(client, status_body("wamid.parked", "failed", 1_750_000_040))
@@ -210,15 +210,17 @@ def test_parked_failed_and_read_settle_on_read_when_the_message_is_known(
     wait_for(all_processed(db))
     assert count(db, "pending_statuses") == 2
     with db.transaction():
-        message = outbound_by_id(db, tenant.id, message_id)
-        attach_provider_id(db, message, "wamid.parked")
+        locks = Locks(db)
+        locks.provider_id(tenant.id, "whatsapp", "wamid.parked")
+        message = locks.message(tenant.id, message_id)
+        attach_provider_id(locks, message, "wamid.parked")
     assert delivery(db, message_id) == ("read", False, False, True, True)
     assert open_dead_letters(db, message_id) == 0
 
 
 def test_status_before_its_message_is_parked_then_applied(client, tenant, db, worker):
     from actors.delivery import attach_provider_id
-    from db.messages import outbound_by_id
+    from db.locks import Locks
 
     message_id = _outbound(db, tenant)
     post(client, status_body("wamid.early", "delivered", 1_750_000_020))
@@ -227,8 +229,10 @@ def test_status_before_its_message_is_parked_then_applied(client, tenant, db, wo
     assert delivery(db, message_id)[0] == "pending"
     # The send step records the provider's id: the parked status applies in that transaction.
     with db.transaction():
-        message = outbound_by_id(db, tenant.id, message_id)
-        attach_provider_id(db, message, "wamid.early")
+        locks = Locks(db)
+        locks.provider_id(tenant.id, "whatsapp", "wamid.early")
+        message = locks.message(tenant.id, message_id)
+        attach_provider_id(locks, message, "wamid.early")
     assert delivery(db, message_id) == ("delivered", False, True, False, False)
     assert count(db, "pending_statuses") == 0
 

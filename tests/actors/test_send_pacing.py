@@ -441,6 +441,7 @@ def test_a_send_deferred_by_the_number_spends_no_recipient_slot(
 ) -> None:
     from actors.send import _admission
     from db import outbox
+    from db.locks import Locks
     from db.tenants import tenant_by_id
 
     # This process's pacer is Redis's when REDIS_URL is set: start it from a clean slate too.
@@ -466,7 +467,7 @@ def test_a_send_deferred_by_the_number_spends_no_recipient_slot(
         with db.transaction():
             row = outbox.lock_for_send(db, tenant.id, message_id)
             assert row is not None
-            return _admission(db, paced, row, datetime.now(UTC))
+            return _admission(Locks(db), paced, row, datetime.now(UTC))
 
     assert admission(first) is None  # takes the number's one slot for this second
     # Nothing has gone to the second recipient: only the number's pace (< 1 s) may hold it,

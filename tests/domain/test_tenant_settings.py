@@ -1,8 +1,19 @@
-"""Assistant settings typed on the command line: turned into JSON values, or refused clearly."""
+"""Assistant settings: typed on the command line and turned into JSON values, or refused
+clearly; read back by the steps as one typed value, by the same rules."""
+
+from decimal import Decimal
 
 import pytest
 
-from domain.tenant_settings import SETTINGS, SettingView, describe_settings, validate_setting
+from domain.pacing import NUMBER_RATE, Rate
+from domain.tenant_settings import (
+    SETTINGS,
+    SettingView,
+    TenantSettings,
+    describe_settings,
+    parse_tenant_settings,
+    validate_setting,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +76,8 @@ def test_valid_values_become_json_values(key: str, raw: str, value: object) -> N
 
     assert parsed == value
     assert type(parsed) is type(value)
+    # What the command line stores, the steps read.
+    parse_tenant_settings({key: parsed})
 
 
 @pytest.mark.parametrize(
@@ -149,3 +162,90 @@ def test_description_shows_stored_values_defaults_and_other_keys() -> None:
     )
     assert by_key["llm_monthly_usd_cap"] == SettingView("llm_monthly_usd_cap", "no cap", False)
     assert by_key["x"] == SettingView("x", "1", True)
+
+
+def test_no_settings_are_the_defaults() -> None:
+    assert parse_tenant_settings({}) == TenantSettings()
+    assert TenantSettings().quiet_window_seconds == 2
+    assert TenantSettings().number_rate == NUMBER_RATE
+
+
+@pytest.mark.parametrize(
+    ("stored", "field", "value"),
+    [
+        ({"quiet_window_seconds": 0}, "quiet_window_seconds", 0.0),
+        ({"quiet_window_seconds": 1.5}, "quiet_window_seconds", 1.5),
+        ({"quiet_window_seconds": None}, "quiet_window_seconds", 2.0),
+        ({"handoff_keywords": ["queja", "abogado"]}, "handoff_keywords", ("queja", "abogado")),
+        ({"low_confidence_threshold": 0.7}, "low_confidence_threshold", 0.7),
+        ({"handoff_message": "De {name}"}, "handoff_message", "De {name}"),
+        ({"llm_monthly_token_cap": 1000}, "llm_monthly_token_cap", 1000),
+        ({"llm_monthly_usd_cap": 12.5}, "llm_monthly_usd_cap", Decimal("12.5")),
+        ({"llm_monthly_usd_cap": "7.25"}, "llm_monthly_usd_cap", Decimal("7.25")),
+        ({"read_receipts": True}, "read_receipts", True),
+        ({"typing_indicator": False}, "typing_indicator", False),
+        (
+            {"reengagement_template": {"name": "hola", "language": "es_MX"}},
+            "reengagement_template",
+            {"name": "hola", "language": "es_MX"},
+        ),
+        ({"reengagement_template": None}, "reengagement_template", None),
+        (
+            {"pacing": {"recipient": {"per_second": 2, "burst": 1}}},
+            "recipient_rate",
+            Rate(per_second=2.0, burst=1),
+        ),
+        ({"pacing": {"number": None}}, "number_rate", NUMBER_RATE),
+        ({"someone_elses_key": [1, 2]}, "read_receipts", False),
+    ],
+)
+def test_stored_values_become_typed_fields(stored: dict, field: str, value: object) -> None:
+    assert getattr(parse_tenant_settings(stored), field) == value
+
+
+@pytest.mark.parametrize(
+    ("stored", "message"),
+    [
+        # Values the command line refuses, refused when read back too (the model's caps used
+        # to accept a cap of 0 and refuse "1000", the CLI the opposite).
+        ({"llm_monthly_token_cap": 0}, "llm_monthly_token_cap must be above 0"),
+        ({"llm_monthly_token_cap": 10.5}, "llm_monthly_token_cap must be a whole number"),
+        ({"llm_monthly_token_cap": True}, "llm_monthly_token_cap must be a whole number"),
+        ({"llm_monthly_usd_cap": 0}, "llm_monthly_usd_cap must be above 0"),
+        ({"llm_monthly_usd_cap": -5}, "llm_monthly_usd_cap must be above 0"),
+        ({"llm_monthly_usd_cap": [10]}, "llm_monthly_usd_cap must be a number"),
+        ({"llm_monthly_usd_cap": False}, "llm_monthly_usd_cap must be a number"),
+        ({"llm_monthly_usd_cap": "NaN"}, "llm_monthly_usd_cap must be a finite number"),
+        ({"llm_monthly_usd_cap": float("inf")}, "llm_monthly_usd_cap must be a finite number"),
+        ({"quiet_window_seconds": -1}, "quiet_window_seconds must be 0 or more seconds"),
+        ({"quiet_window_seconds": "soon"}, "quiet_window_seconds must be a number"),
+        ({"low_confidence_threshold": 2}, "low_confidence_threshold must be between 0 and 1"),
+        ({"handoff_keywords": ["a", 3]}, "handoff_keywords must be a list of texts"),
+        ({"handoff_keywords": []}, "handoff_keywords must not contain an empty keyword"),
+        ({"handoff_message": "Hola {cliente}"}, "handoff_message may contain only"),
+        ({"read_receipts": "maybe"}, "read_receipts must be true or false"),
+        ({"typing_indicator": 1.5}, "typing_indicator must be true or false"),
+        ({"reengagement_template": "hola"}, "reengagement_template must be an object"),
+        ({"reengagement_template": {"name": "hola"}}, "reengagement_template must have a language"),
+        (
+            {"reengagement_template": {"name": "a", "language": "es", "components": {}}},
+            "reengagement_template components must be a list",
+        ),
+        ({"pacing": [1]}, "pacing must be an object"),
+        ({"pacing": {"user": {"per_second": 1, "burst": 1}}}, "pacing.user is not a rate"),
+        ({"pacing": {"number": 5}}, "pacing.number must be an object"),
+        (
+            {"pacing": {"number": {"per_second": 0, "burst": 1}}},
+            "pacing.number.per_second must be a number above 0",
+        ),
+        (
+            {"pacing": {"recipient": {"per_second": 1, "burst": 0.5}}},
+            "pacing.recipient.burst must be a whole number of 1 or more",
+        ),
+    ],
+)
+def test_invalid_stored_values_are_refused_by_key(stored: dict, message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        parse_tenant_settings(stored)
+
+    assert message in str(refused.value)

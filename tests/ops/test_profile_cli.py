@@ -196,3 +196,15 @@ def test_a_stored_key_outside_the_known_settings_can_be_unset(db, tenant) -> Non
     assert "old_flag" in shown.output
     assert removed.exit_code == 0
     assert stored(db, "acme", "settings") == {"read_receipts": True}
+
+
+def test_settings_show_names_a_stored_value_the_steps_would_refuse(db, tenant) -> None:
+    db.execute(
+        "UPDATE tenants SET settings = %s WHERE id = %s",
+        (Jsonb({"llm_monthly_token_cap": 0}), tenant.id),
+    )
+
+    shown = recado("tenants", "settings", "show", "acme")
+
+    assert shown.exit_code == 0
+    assert "invalid: llm_monthly_token_cap must be above 0" in shown.stderr
