@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.pacing import NUMBER_RATE, Rate
+from domain.pacing import NUMBER_RATE, RECIPIENT_RATE, Rate
 from domain.tenant_settings import (
     SETTINGS,
     SettingView,
@@ -195,7 +195,8 @@ def test_no_settings_are_the_defaults() -> None:
             "recipient_rate",
             Rate(per_second=2.0, burst=1),
         ),
-        ({"pacing": {"number": None}}, "number_rate", NUMBER_RATE),
+        ({"pacing": {"number": {"per_second": 40, "burst": 40}}}, "recipient_rate", RECIPIENT_RATE),
+        ({"pacing": None}, "number_rate", NUMBER_RATE),
         ({"someone_elses_key": [1, 2]}, "read_receipts", False),
     ],
 )
@@ -211,13 +212,13 @@ def test_stored_values_become_typed_fields(stored: dict, field: str, value: obje
         ({"llm_monthly_token_cap": 0}, "llm_monthly_token_cap must be above 0"),
         ({"llm_monthly_token_cap": 10.5}, "llm_monthly_token_cap must be a whole number"),
         ({"llm_monthly_token_cap": True}, "llm_monthly_token_cap must be a whole number"),
-        ({"llm_monthly_usd_cap": 0}, "llm_monthly_usd_cap must be above 0"),
-        ({"llm_monthly_usd_cap": -5}, "llm_monthly_usd_cap must be above 0"),
+        ({"llm_monthly_usd_cap": 0}, "llm_monthly_usd_cap must be at least 0.01 USD"),
+        ({"llm_monthly_usd_cap": -5}, "llm_monthly_usd_cap must be at least 0.01 USD"),
         ({"llm_monthly_usd_cap": [10]}, "llm_monthly_usd_cap must be a number"),
         ({"llm_monthly_usd_cap": False}, "llm_monthly_usd_cap must be a number"),
         ({"llm_monthly_usd_cap": "NaN"}, "llm_monthly_usd_cap must be a finite number"),
         ({"llm_monthly_usd_cap": float("inf")}, "llm_monthly_usd_cap must be a finite number"),
-        ({"quiet_window_seconds": -1}, "quiet_window_seconds must be 0 or more seconds"),
+        ({"quiet_window_seconds": -1}, "quiet_window_seconds must be 0 to 600 seconds"),
         ({"quiet_window_seconds": "soon"}, "quiet_window_seconds must be a number"),
         ({"low_confidence_threshold": 2}, "low_confidence_threshold must be between 0 and 1"),
         ({"handoff_keywords": ["a", 3]}, "handoff_keywords must be a list of texts"),
@@ -225,22 +226,21 @@ def test_stored_values_become_typed_fields(stored: dict, field: str, value: obje
         ({"handoff_message": "Hola {cliente}"}, "handoff_message may contain only"),
         ({"read_receipts": "maybe"}, "read_receipts must be true or false"),
         ({"typing_indicator": 1.5}, "typing_indicator must be true or false"),
-        ({"reengagement_template": "hola"}, "reengagement_template must be an object"),
-        ({"reengagement_template": {"name": "hola"}}, "reengagement_template must have a language"),
+        # The same rules as `recado tenants settings set` (domain/tenant_settings.py SETTINGS).
+        ({"reengagement_template": "hola"}, "reengagement_template is not valid JSON"),
+        ({"reengagement_template": {"name": "hola"}}, "reengagement_template.language must be"),
         (
             {"reengagement_template": {"name": "a", "language": "es", "components": {}}},
-            "reengagement_template components must be a list",
+            "reengagement_template.components must be a list of objects",
         ),
-        ({"pacing": [1]}, "pacing must be an object"),
-        ({"pacing": {"user": {"per_second": 1, "burst": 1}}}, "pacing.user is not a rate"),
+        ({"pacing": [1]}, "pacing must be a JSON object"),
+        ({"pacing": {"user": {"per_second": 1, "burst": 1}}}, "not ['user']"),
+        ({"pacing": {"number": None}}, "pacing.number must be an object with per_second and"),
         ({"pacing": {"number": 5}}, "pacing.number must be an object"),
-        (
-            {"pacing": {"number": {"per_second": 0, "burst": 1}}},
-            "pacing.number.per_second must be a number above 0",
-        ),
+        ({"pacing": {"number": {"per_second": 0, "burst": 1}}}, "pacing.number.per_second must"),
         (
             {"pacing": {"recipient": {"per_second": 1, "burst": 0.5}}},
-            "pacing.recipient.burst must be a whole number of 1 or more",
+            "pacing.recipient.burst must be a whole number from 1",
         ),
     ],
 )

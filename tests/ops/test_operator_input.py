@@ -150,15 +150,14 @@ def test_a_quiet_window_of_thirty_years_is_refused(db: psycopg.Connection, tenan
 
 @pytest.mark.parametrize("change", [("set", "quiet_window_seconds", "3"), ("unset", "q")])
 def test_lowering_the_window_brings_a_parked_reply_forward(db, tenant, change) -> None:
-    from actors.plan import schedule
-    from db.tenants import tenant_by_id
+    from actors.chain import enqueue
+    from actors.plan import plan_reply
 
-    # Stored before the bound existed: the customer's reply was scheduled for 2058.
-    db.execute("UPDATE tenants SET settings = '{\"quiet_window_seconds\": 1e9}'")
+    # Scheduled before the bound existed, with a window of 1e9 s: the reply was due in 2058.
     conversation = add_conversation(db, tenant.id, WA_ID)
     message = add_message(db, tenant.id, conversation, "in", "hola")
     with db.transaction():
-        schedule(db, tenant_by_id(db, tenant.id), conversation, message)
+        enqueue(db, [plan_reply.message(conversation, message)], delay_ms=10**12)
     [(queue, state, args, eta)] = parked_plan_jobs(db)
     assert (queue, state, args) == ("assistant.DQ", "queued", [conversation, message])
     assert eta > 30 * 365 * 86400
@@ -176,14 +175,13 @@ def test_lowering_the_window_brings_a_parked_reply_forward(db, tenant, change) -
 
 
 def test_other_tenants_parked_replies_are_left_alone(db, tenant, other_tenant) -> None:
-    from actors.plan import schedule
-    from db.tenants import tenant_by_id
+    from actors.chain import enqueue
+    from actors.plan import plan_reply
 
-    db.execute("UPDATE tenants SET settings = '{\"quiet_window_seconds\": 1e9}'")
     conversation = add_conversation(db, other_tenant.id, WA_ID)
     message = add_message(db, other_tenant.id, conversation, "in", "hola")
     with db.transaction():
-        schedule(db, tenant_by_id(db, other_tenant.id), conversation, message)
+        enqueue(db, [plan_reply.message(conversation, message)], delay_ms=10**12)
 
     result = recado("tenants", "settings", "set", "acme", "quiet_window_seconds", "1")
 
