@@ -24,8 +24,8 @@ from psycopg import Connection
 from db import broker_queue
 from db.pool import connect
 from db.queue import enqueue
+from ops.private_pg import PrivatePostgres
 from tests.support import LOAD_RUNS_TABLE_SQL
-from tests.support.private_pg import PrivatePostgres
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Far below the ~6,400-entry lock table of this server, far above a healthy in-flight count.

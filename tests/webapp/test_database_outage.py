@@ -13,8 +13,8 @@ from db.pool import connect
 from db.tenants import create_tenant
 from domain.channels.whatsapp_envelopes import encode, text_envelope
 from domain.settings import Settings
+from ops.private_pg import PrivatePostgres
 from tests.conftest import ROOT, signed_headers
-from tests.support.private_pg import PrivatePostgres
 
 pytestmark = pytest.mark.slow
 
