@@ -64,10 +64,11 @@ class Workers:
         }
 
     def spawn(self, command: list[str]) -> subprocess.Popen:
-        log = (self.log_dir / f"process-{len(self.processes)}.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, *command], cwd=REPO_ROOT, env=self.env, stderr=log, stdout=log
-        )
+        # The child writes to its own copy of the file; ours is closed once it has started.
+        with (self.log_dir / f"process-{len(self.processes)}.log").open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, *command], cwd=REPO_ROOT, env=self.env, stderr=log, stdout=log
+            )
         self.processes.append(process)
         return process
 
