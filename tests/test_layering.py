@@ -18,8 +18,6 @@ PROJECT_PACKAGES = frozenset(
 SQL_EXCEPTIONS = {
     # The broker's SQL lives in one module, the only one that knows which broker runs.
     "actors/broker.py",
-    # Creates the embedded server's database, before there is an app database to migrate.
-    "ops/embedded_pg.py",
 }
 # Upper-case SQL statements as the project writes them; prose rarely reads like this.
 SQL = re.compile(
