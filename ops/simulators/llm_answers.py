@@ -39,15 +39,18 @@ _SECTIONS = {
 # Only the services are read from an extraction here; the date it is relative to does not matter.
 _ANY_DAY = datetime(2000, 1, 1)
 # What the model offers when nothing the customer wrote is covered by the profile.
+_EN_OFFER = (
+    "Hello! This is {name}'s assistant. How can I help? I can tell you our prices, opening hours"
+    " and address."
+)
 _OFFERS = {
     ("es", False): "¡Hola! Soy el asistente de {name}. ¿En qué te puedo ayudar? Puedo darte"
     " precios, horarios y nuestra dirección.",
     ("es", True): "¡Hola! Soy el asistente de {name}. ¿En qué le puedo ayudar? Puedo darle"
     " precios, horarios y nuestra dirección.",
-    ("en", False): "Hello! This is {name}'s assistant. How can I help? I can tell you our"
-    " prices, opening hours and address.",
+    ("en", False): _EN_OFFER,
+    ("en", True): _EN_OFFER,
 }
-_OFFERS[("en", True)] = _OFFERS[("en", False)]
 
 
 def profile_reply(system: str, texts: Sequence[str], intent: Intent) -> str | None:
@@ -91,6 +94,7 @@ def read_prompt(system: str) -> tuple[BusinessProfile, str, datetime | None] | N
         data["tone"] = tone.group(1)
     if now is not None:
         data["timezone"] = now.group(2)
+    # The customer's language; the profile's own only matters when that one is unknown.
     language = _LANGUAGES.get(answer_in.group(1), "es") if answer_in else "es"
     data["language"] = language
     _read_facts(facts.splitlines(), data)
