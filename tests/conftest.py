@@ -120,9 +120,14 @@ WHERE schemaname IN ('public', 'dramatiq') AND tablename <> 'recado_migrations'
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to an emptied test database."""
     with psycopg.connect(database_url, autocommit=True, options=SESSION_OPTIONS) as conn:
-        tables = conn.execute(_ALL_TABLES).fetchone()[0]
-        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        empty_database(conn)
         yield conn
+
+
+def empty_database(conn: psycopg.Connection) -> None:
+    """Every row of every table gone and sequences restarted; the migrations' record kept."""
+    tables = conn.execute(_ALL_TABLES).fetchone()[0]
+    conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture
