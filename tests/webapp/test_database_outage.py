@@ -92,6 +92,7 @@ def test_webhook_answers_503_within_two_seconds_and_recovers_without_loss():
             assert processed(pg.url) == (20, 20)
         finally:
             server.shutdown()
+            server.server_close()
             worker.terminate()
             worker.wait(timeout=40)
             app.extensions["recado.pool"].close()
