@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with Python 3.11, git and make: `make run`, `make test`.
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench
+.PHONY: help run test test-fast lint bench
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 VENV := .venv
@@ -12,6 +12,7 @@ ARGS ?=
 help:
 	@echo "make run    start recado locally (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test   run the whole test suite against a real PostgreSQL"
+	@echo "make test-fast  the pure tests only (domain rules, layering): no database, seconds"
 	@echo "make lint   ruff check and format check"
 	@echo "make bench  webhook ingest benchmark (bench/ingest.py)"
 	@echo "Extra arguments: make run ARGS='--port 9000'"
@@ -31,6 +32,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+# No conftest: the fast tier cannot reach a database or a fixture that needs one.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest --noconftest tests/domain tests/test_layering.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

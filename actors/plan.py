@@ -40,6 +40,7 @@ from domain.prompt_budget import cap_messages, fit_conversation
 from domain.prompts import PROMPT_VERSION
 from domain.reply_decision import CommitFacts, decide_commit
 from domain.tenant_settings import TenantSettings
+from domain.tone import handoff_notice
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +51,6 @@ _RETRY = {"max_retries": MAX_RETRIES, "min_backoff": 1_000, "max_backoff": 15_00
 # Earlier, already answered messages shown to the model for context. The unanswered ones are
 # all shown, however many: the prompt is bounded by size (domain/prompt_budget.py).
 EARLIER_MESSAGES = 20
-HANDOFF_NOTICE = {
-    "es": "Gracias por tu mensaje. Te comunico con una persona de {name}; te responderá en breve.",
-    "en": "Thanks for your message. A person from {name} will take it from here shortly.",
-}
 
 
 def schedule(
@@ -254,7 +251,9 @@ def _hand_off(
     notification = handoffs.hand_off(conn, tenant.id, situation.conversation_id, reason)
     notice = None
     if notification is not None:
-        template = situation.settings.handoff_message or HANDOFF_NOTICE[situation.language]
+        template = situation.settings.handoff_message or handoff_notice(
+            situation.profile, situation.language
+        )
         notice = queue_outbound(
             conn,
             tenant_id=tenant.id,

@@ -21,7 +21,8 @@ def init_sentry(settings: Settings) -> None:
         dsn=settings.sentry_dsn,
         environment=settings.sentry_environment,
         integrations=[FlaskIntegration(), DramatiqIntegration()],
-        send_default_pii=False,
+        # No personal data is the default; `send_default_pii` is deprecated, and `data_collection`
+        # would switch off the SDK's own event scrubber.
         # Webhook bodies and stack locals hold chat text and phone numbers.
         max_request_body_size="never",
         include_local_variables=False,

@@ -84,6 +84,7 @@ from domain.channels.whatsapp_envelopes import (
 )
 from domain.outbox import parse_callback_data
 from ops.cli_run import DEMO_PROFILE
+from ops.private_pg import PrivatePostgres
 from ops.processes import Child, _die_with_parent, spawn, stop, wait_for_port, web_server_argv
 from ops.simulators.graph_api import (
     GraphApiSimulator,
@@ -92,7 +93,6 @@ from ops.simulators.graph_api import (
     TenantRoute,
 )
 from ops.simulators.llm import LlmCall, LlmSimulator, LlmSimulatorConfig
-from tests.support.private_pg import PrivatePostgres
 
 TENANT = "chaos"
 # The second tenant: some of its customers' message ids are the first tenant's (ids are unique

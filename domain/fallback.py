@@ -7,12 +7,14 @@ confirms an appointment, and says a person will follow up whenever the customer 
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from domain.conversation import Extraction, Intent
 from domain.profile import BusinessProfile, FaqEntry, Service, is_open
 from domain.prompts import format_price, format_spans
+from domain.tone import is_formal
 
 
 class FallbackReason(StrEnum):
@@ -100,10 +102,27 @@ _ACKNOWLEDGEMENTS = {
         Intent.COMPLAINT: "We are very sorry for the trouble.",
     },
 }
+# The same lines for a business that addresses its customers as "usted" (domain/tone.py).
+_FORMAL_TEXTS = {"es": {"follow_up": "Una persona de {name} le responderá en breve."}}
+_FORMAL_ACKNOWLEDGEMENTS = {
+    "es": {
+        Intent.BOOK: "Recibimos su solicitud de cita; no podemos confirmar horarios por aquí.",
+        Intent.RESCHEDULE: "Recibimos su solicitud para cambiar su cita.",
+        Intent.CANCEL: "Recibimos su solicitud para cancelar su cita.",
+    }
+}
 # Requests only a person (or the booking step) may settle.
 _NEEDS_PERSON = frozenset(
     {Intent.BOOK, Intent.RESCHEDULE, Intent.CANCEL, Intent.HUMAN, Intent.COMPLAINT}
 )
+
+
+@dataclass(frozen=True)
+class ProfileAnswer:
+    """What the profile says to a message, and whether a person must still follow up."""
+
+    lines: tuple[str, ...]
+    needs_person: bool
 
 
 def fallback_reply(
@@ -113,15 +132,49 @@ def fallback_reply(
     extraction: Extraction,
     intent: Intent,
     language: str,
-    local_now: datetime,
+    local_now: datetime | None,
 ) -> str:
-    """A short answer built from the profile; ends with a person following up when needed."""
-    lang = language if language in _TEXTS else profile.language
-    texts = _TEXTS[lang]
+    """A short answer built from the profile; ends with a person following up when needed.
+
+    Without `local_now` (an answer kept for later) the hours are stated without "open now".
+    """
+    answer = answer_from_profile(
+        profile=profile,
+        text=text,
+        extraction=extraction,
+        intent=intent,
+        language=language,
+        local_now=local_now,
+    )
+    parts = list(answer.lines)
+    if not parts or answer.needs_person:
+        texts = _texts(profile, language)
+        if not parts and intent == Intent.GREETING:
+            parts.append(texts["greeting"].format(name=profile.name))
+        parts.append(texts["follow_up"].format(name=profile.name))
+    return "\n".join(parts)
+
+
+def answer_from_profile(
+    *,
+    profile: BusinessProfile,
+    text: str,
+    extraction: Extraction,
+    intent: Intent,
+    language: str,
+    local_now: datetime | None,
+) -> ProfileAnswer:
+    """The lines the profile gives for this message (hours, prices, address, FAQ answers)."""
+    lang = _language(profile, language)
+    texts = _texts(profile, language)
+    acknowledgements = {
+        **_ACKNOWLEDGEMENTS[lang],
+        **(_FORMAL_ACKNOWLEDGEMENTS.get(lang, {}) if is_formal(profile) else {}),
+    }
     words = _words(text)
     parts: list[str] = []
     needs_person = intent in _NEEDS_PERSON
-    acknowledgement = _ACKNOWLEDGEMENTS[lang].get(intent)
+    acknowledgement = acknowledgements.get(intent)
     if acknowledgement:
         parts.append(acknowledgement)
     if words & _HOURS_WORDS:
@@ -136,14 +189,20 @@ def fallback_reply(
     faq = _faq_match(profile.faq, words)
     if faq is not None:
         parts.append(faq.answer)
-    if not parts or needs_person:
-        if not parts and intent == Intent.GREETING:
-            parts.append(texts["greeting"].format(name=profile.name))
-        parts.append(texts["follow_up"].format(name=profile.name))
-    return "\n".join(parts)
+    return ProfileAnswer(tuple(parts), needs_person)
 
 
-def _hours(profile: BusinessProfile, lang: str, local_now: datetime) -> str:
+def _language(profile: BusinessProfile, language: str) -> str:
+    return language if language in _TEXTS else profile.language
+
+
+def _texts(profile: BusinessProfile, language: str) -> dict[str, str]:
+    lang = _language(profile, language)
+    formal = _FORMAL_TEXTS.get(lang, {}) if is_formal(profile) else {}
+    return {**_TEXTS[lang], **formal}
+
+
+def _hours(profile: BusinessProfile, lang: str, local_now: datetime | None) -> str:
     texts = _TEXTS[lang]
     # Consecutive days with the same spans read as one range ("lunes a viernes").
     groups: list[tuple[int, int, str]] = []
@@ -157,8 +216,11 @@ def _hours(profile: BusinessProfile, lang: str, local_now: datetime) -> str:
     described = "; ".join(
         f"{_day_range(first, last, lang)} {shown}" for first, last, shown in groups
     )
+    stated = texts["hours"].format(hours=described)
+    if local_now is None:
+        return stated
     state = texts["open_now"] if is_open(profile, local_now) else texts["closed_now"]
-    return f"{texts['hours'].format(hours=described)} {state}"
+    return f"{stated} {state}"
 
 
 def _day_range(first: int, last: int, lang: str) -> str:

@@ -11,7 +11,8 @@ import warnings
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
+
+from db.databases import create_database_if_missing
 
 DATA_DIR_NAME = "pg"
 STOP_TIMEOUT_SECONDS = 30.0
@@ -63,11 +64,7 @@ def start_embedded(var_dir: Path, database: str = "recado") -> str:
         ) from exc
     admin_url = server.get_uri("postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
-        ).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        create_database_if_missing(conn, database)
     return server.get_uri(database)
 
 

@@ -1,9 +1,9 @@
 """Suite-wide fixtures: a fresh database on a real PostgreSQL, the app, real workers.
 
 The server is DATABASE_URL's when set, else the one on 127.0.0.1:5432 when it answers, else an
-embedded one under ./var/. The suite creates its own database there and drops it at the end.
-DATABASE_URL is pointed at that database before any test module imports `actors`, whose broker
-reads it at import.
+embedded one under ./var/. The suite creates its own database there on first use (pure tests
+never connect) and drops it at the end. DATABASE_URL is pointed at that database before any test
+module imports `actors`, whose broker reads it at import.
 """
 
 import os
@@ -73,32 +73,61 @@ def _admin(statement: sql.Composable) -> None:
         conn.execute(statement)
 
 
-def pytest_configure(config: pytest.Config) -> None:
+_created = False
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """The suite's database, created and migrated on first use: pure tests never connect."""
+    global _created
     _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DATABASE)))
     _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DATABASE)))
+    _created = True
     with connect(TEST_DATABASE_URL, application_name="recado-tests", autocommit=True) as conn:
         migrate(conn)
+    return TEST_DATABASE_URL
+
+
+# The fast tier (`make test-fast`): pure tests, no database. Every other test gets the database
+# even without asking for `db`: many reach it through DATABASE_URL or a subprocess.
+FAST_TIER = (ROOT / "tests" / "domain", ROOT / "tests" / "test_layering.py")
+
+
+@pytest.fixture(autouse=True)
+def _database_unless_pure(request: pytest.FixtureRequest) -> None:
+    path = Path(request.node.path)
+    if not any(path == pure or pure in path.parents for pure in FAST_TIER):
+        request.getfixturevalue("database_url")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DATABASE)))
+    if _created:
+        _admin(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DATABASE))
+        )
 
 
-_APP_TABLES = (
-    "profile_versions, lead_updates, lead_service_interest, agent_notifications, llm_usage,"
-    " answer_cache, replies,"
-    " dead_letter_requeues, dead_letters, step_runs, pending_statuses, messages, quarantine,"
-    " circuit_breakers, send_pacing, inbound_events, conversations, leads, contacts, tenants,"
-    " metrics_snapshot, dramatiq.queue"
-)
+# Every table the migrations (or a test) made, found in the catalog: a new table needs no list.
+# Cloning a migrated template per test was measured at ~390 ms a test against ~70 ms for this.
+_ALL_TABLES = """
+SELECT string_agg(format('%I.%I', schemaname, tablename), ', ')
+FROM pg_tables
+WHERE schemaname IN ('public', 'dramatiq') AND tablename <> 'recado_migrations'
+"""
 
 
 @pytest.fixture
-def db() -> Iterator[psycopg.Connection]:
+def db(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to an emptied test database."""
-    with psycopg.connect(TEST_DATABASE_URL, autocommit=True, options=SESSION_OPTIONS) as conn:
-        conn.execute(f"TRUNCATE {_APP_TABLES} RESTART IDENTITY CASCADE")
+    with psycopg.connect(database_url, autocommit=True, options=SESSION_OPTIONS) as conn:
+        empty_database(conn)
         yield conn
+
+
+def empty_database(conn: psycopg.Connection) -> None:
+    """Every row of every table gone and sequences restarted; the migrations' record kept."""
+    tables = conn.execute(_ALL_TABLES).fetchone()[0]
+    conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture
@@ -143,6 +172,7 @@ def live_server(app) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
 
 

@@ -1,9 +1,11 @@
 """A local OpenAI-compatible API for tests, benchmarks and demos, over real HTTP.
 
 It answers `POST /v1/chat/completions`, `POST /v1/embeddings` and `GET /v1/models` in OpenAI's
-shapes, deterministically from the request: the reply echoes the customer's unanswered messages,
-the intent comes from keywords, and embeddings are hashed bags of words, so two runs of the same
-conversation get the same answers. Faults (rate limits, server errors, hangs, dropped
+shapes, deterministically from the request: the reply answers the customer's unanswered messages
+from the business profile in recado's system message, in their language and the profile's tone
+(llm_answers.py; a prompt without a profile gets its messages echoed back), the intent comes from
+keywords, and embeddings are hashed bags of words, so two runs of the same conversation get the
+same answers. Faults (rate limits, server errors, hangs, dropped
 connections, malformed output, exhausted quota) are injected at a seeded random rate or by a
 script for the next calls.
 
@@ -30,6 +32,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from domain.conversation import Intent
+from ops.simulators.llm_answers import profile_reply
 from ops.simulators.server import SimulatorServer
 
 Json = dict[str, Any]
@@ -42,6 +45,7 @@ MODELS_PATH = "/v1/models"
 FAULTS = ("429", "500", "timeout", "drop", "malformed", "garbled", "quota")
 # What a flaky provider does; 'quota' needs a person and 'garbled' a broken proxy: opt-in.
 RANDOM_FAULTS = ("429", "500", "timeout", "drop", "malformed")
+# A prompt without a business profile (a bare client's) gets its messages back after this.
 REPLY_PREFIX = "Simulated reply:"
 LOW_CONFIDENCE_MARKER = "[low-confidence]"
 EMBEDDING_DIMENSIONS = 256
@@ -344,10 +348,13 @@ class LlmSimulator:
     ) -> Json:
         texts = call.user_texts
         joined = " | ".join(texts)
-        reply = _truncate(f"{REPLY_PREFIX} {joined}".strip())
+        intent = _intent(joined)
+        system = _system_text(request["messages"])
+        answer = profile_reply(system, texts, intent) or f"{REPLY_PREFIX} {joined}".strip()
+        reply = _truncate(answer)
         turn = {
             "reply": reply,
-            "intent": _intent(joined),
+            "intent": intent.value,
             "confidence": 0.2 if any(LOW_CONFIDENCE_MARKER in t for t in texts) else 0.9,
         }
         answer = json.dumps(turn, ensure_ascii=False)
@@ -483,12 +490,18 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _intent(text: str) -> str:
+def _system_text(messages: list[Json]) -> str:
+    return "\n\n".join(
+        _content_text(m.get("content")) for m in messages if m["role"] in ("system", "developer")
+    )
+
+
+def _intent(text: str) -> Intent:
     folded = _fold(text)
     for intent, pattern in _INTENT_KEYWORDS:
         if pattern.search(folded):
-            return intent.value
-    return Intent.OTHER.value
+            return intent
+    return Intent.OTHER
 
 
 def _fold(text: str) -> str:

@@ -24,8 +24,8 @@ from psycopg import Connection
 from db import broker_queue
 from db.pool import connect
 from db.queue import enqueue
+from ops.private_pg import PrivatePostgres
 from tests.support import LOAD_RUNS_TABLE_SQL
-from tests.support.private_pg import PrivatePostgres
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Far below the ~6,400-entry lock table of this server, far above a healthy in-flight count.
@@ -64,10 +64,11 @@ class Workers:
         }
 
     def spawn(self, command: list[str]) -> subprocess.Popen:
-        log = (self.log_dir / f"process-{len(self.processes)}.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, *command], cwd=REPO_ROOT, env=self.env, stderr=log, stdout=log
-        )
+        # The child writes to its own copy of the file; ours is closed once it has started.
+        with (self.log_dir / f"process-{len(self.processes)}.log").open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, *command], cwd=REPO_ROOT, env=self.env, stderr=log, stdout=log
+            )
         self.processes.append(process)
         return process
 

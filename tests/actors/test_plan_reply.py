@@ -85,11 +85,37 @@ def chat_calls(llm: LlmSimulator) -> list:
     return [c for c in llm.calls if c.path == CHAT_PATH]
 
 
+def prompted(llm: LlmSimulator) -> list[tuple[str, ...]]:
+    """The customer messages each model call was asked to answer, call by call."""
+    return [c.user_texts for c in chat_calls(llm)]
+
+
+# The simulated model's answer to a greeting, from the clinic's profile (tone: "tú").
+GREETING_ANSWER = (
+    "¡Hola! Soy el asistente de Clínica Dental Sonrisa. ¿En qué te puedo ayudar? Puedo darte"
+    " precios, horarios y nuestra dirección."
+)
+
+
 def replies(db: psycopg.Connection) -> list[tuple]:
     return db.execute(
         "SELECT outcome, source, through_message_id, reply_text, fallback_reason, cache_result"
         " FROM replies ORDER BY id"
     ).fetchall()
+
+
+def prompts_of(db: psycopg.Connection, outcome: str) -> list[list[str]]:
+    """For each reply with `outcome`, the customer messages its prompt asked it to answer."""
+    answered = []
+    for (messages,) in db.execute(
+        "SELECT request -> 'messages' FROM replies WHERE outcome = %s ORDER BY id", (outcome,)
+    ):
+        roles = [m["role"] for m in messages]
+        last_assistant = max((i for i, r in enumerate(roles) if r == "assistant"), default=-1)
+        answered.append(
+            [m["content"] for m in messages[last_assistant + 1 :] if m["role"] == "user"]
+        )
+    return answered
 
 
 def inbound_ids(db: psycopg.Connection) -> list[int]:
@@ -118,8 +144,10 @@ def test_a_burst_inside_the_quiet_window_gets_one_reply_that_sees_all_of_it(
     wait_for(lambda: len(sent_texts(graph)) == 1, what="one reply sent")
     wait_for(lambda: idle(db), what="queue drained")
     time.sleep(0.5)
-    assert sent_texts(graph) == ["Simulated reply: hola | una pregunta | ¿abren el sábado?"]
-    assert len(chat_calls(llm)) == 1
+    assert prompted(llm) == [("hola", "una pregunta", "¿abren el sábado?")]
+    # The simulated model answers from the clinic's profile.
+    (sent,) = sent_texts(graph)
+    assert sent.startswith("Nuestro horario: lunes a viernes 09:00-19:00; sábado 09:00-14:00")
     ((outcome, source, through, *_),) = replies(db)
     assert (outcome, source, through) == ("queued", "llm", inbound_ids(db)[-1])
 
@@ -176,11 +204,8 @@ def test_messages_after_a_reply_get_their_own_reply_in_order(
     for n, text in enumerate(("primero", "segundo", "tercero"), start=1):
         say(client, text)
         wait_for(lambda n=n: len(sent_texts(graph)) == n, what=f"reply {n}")
-    assert sent_texts(graph) == [
-        "Simulated reply: primero",
-        "Simulated reply: segundo",
-        "Simulated reply: tercero",
-    ]
+    assert prompted(llm) == [("primero",), ("segundo",), ("tercero",)]
+    assert sent_texts(graph) == [r[3] for r in replies(db)]
     throughs = [r[2] for r in replies(db)]
     assert throughs == inbound_ids(db)
     replied_through = db.execute("SELECT replied_through FROM conversations").fetchone()[0]
@@ -197,7 +222,8 @@ def test_a_reply_made_stale_while_the_model_answers_is_discarded_never_sent(
     wait_for(lambda: len(sent_texts(graph)) == 1, what="the reply to both")
     wait_for(lambda: idle(db), what="queue drained")
     time.sleep(0.5)
-    assert sent_texts(graph) == ["Simulated reply: quiero saber precios | de la limpieza"]
+    assert prompted(llm)[-1] == ("quiero saber precios", "de la limpieza")
+    assert sent_texts(graph) == ["Nuestros precios: Limpieza dental, 800 MXN."]
     outcomes = [(r[0], r[2]) for r in replies(db)]
     first, second = inbound_ids(db)
     assert outcomes == [("stale", first), ("queued", second)]
@@ -226,9 +252,8 @@ def test_one_envelopes_messages_are_stored_shown_and_prompted_in_provider_order(
     assert response.status_code == 200
     wait_for(lambda: len(sent_texts(graph)) == 1, what="one reply sent")
     wait_for(lambda: idle(db), what="queue drained")
-    assert sent_texts(graph) == ["Simulated reply: " + " | ".join(texts)]
-    ((call,),) = [chat_calls(llm)]
-    assert list(call.user_texts) == texts
+    assert len(sent_texts(graph)) == 1
+    assert prompted(llm) == [tuple(texts)]
     (prompt,) = db.execute("SELECT request -> 'messages' FROM replies").fetchone()
     assert [m["content"] for m in prompt if m["role"] == "user"] == texts
     conversation = db.execute("SELECT id FROM conversations").fetchone()[0]
@@ -253,7 +278,8 @@ def test_a_late_message_written_earlier_is_answered_once_and_shown_in_its_place(
     assert response.status_code == 200
     wait_for(lambda: len(sent_texts(graph)) == 2, what="the late message answered")
     wait_for(lambda: idle(db), what="queue drained")
-    assert sent_texts(graph) == ["Simulated reply: primero", "Simulated reply: antes"]
+    assert len(sent_texts(graph)) == 2
+    assert prompted(llm) == [("primero",), ("antes",)]
     assert [r[2] for r in replies(db)] == inbound_ids(db)
     # The prompt ends with what the reply answers; the conversation shows it where it was written.
     assert list(chat_calls(llm)[-1].user_texts) == ["antes"]
@@ -310,7 +336,23 @@ def test_asking_for_a_person_hands_off_and_the_bot_stays_quiet(
     wait_for(lambda: len(sent_texts(graph)) == 2, what="the assistant is back")
     # Nobody answered "¿hola? ¿alguien?": the assistant's next reply covers it as well.
     assert [r[2] for r in replies(db)] == [inbound_ids(db)[0], inbound_ids(db)[-1]]
-    assert sent_texts(graph)[1].endswith("gracias, ya me atendieron; ¿abren el sábado?")
+    assert prompted(llm)[-1][-1] == "gracias, ya me atendieron; ¿abren el sábado?"
+    assert sent_texts(graph)[1].startswith("Nuestro horario: lunes a viernes")
+
+
+def test_the_handoff_notice_says_usted_when_the_profile_does(
+    db, clinic, client, graph, llm, worker
+):
+    db.execute(
+        "UPDATE tenants SET profile = profile || %s WHERE id = %s",
+        (Jsonb({"tone": "amable y breve; trata de usted"}), clinic.id),
+    )
+    say(client, "quiero hablar con una persona")
+    wait_for(lambda: len(sent_texts(graph)) == 1, what="the hand-off notice")
+    assert sent_texts(graph) == [
+        "Gracias por su mensaje. Le comunico con una persona de Clínica Dental Sonrisa;"
+        " le responderá en breve."
+    ]
 
 
 def test_on_return_the_assistant_answers_what_was_written_meanwhile(
@@ -563,10 +605,9 @@ def test_two_worker_processes_plan_one_conversation_in_order(
     wait_for(lambda: len(sent_texts(graph)) == len(queued), what="every reply sent")
     sent = sent_texts(graph)
     assert sent == [r[3] for r in queued]
-    # Every message is answered by exactly one sent reply.
-    for text in texts:
-        answered = [r for r in sent if text in r.removeprefix("Simulated reply: ").split(" | ")]
-        assert len(answered) == 1, (text, sent)
+    # Every message is answered by exactly one sent reply: the one whose prompt ended with it.
+    answered = [text for texts_of_one in prompts_of(db, "queued") for text in texts_of_one]
+    assert sorted(answered) == sorted(texts), answered
 
 
 def test_a_worker_killed_while_the_model_answers_leaves_one_reply(
@@ -585,8 +626,9 @@ def test_a_worker_killed_while_the_model_answers_leaves_one_reply(
     wait_for(lambda: len(sent_texts(graph)) == 1, timeout=60, what="the reply after the restart")
     wait_for(lambda: idle(db), what="queue drained")
     time.sleep(1.0)
-    assert sent_texts(graph) == ["Simulated reply: hola, me llamo Ana"]
+    assert sent_texts(graph) == [GREETING_ANSWER]
     assert [r[0] for r in replies(db)] == ["queued"]
+    assert prompted(llm)[-1] == ("hola, me llamo Ana",)
 
 
 def test_an_unsure_answer_is_sent_but_never_cached(db, clinic, client, graph, llm, worker):

@@ -245,18 +245,19 @@ class WorkerProcesses:
                 environment.pop(name, None)
             else:
                 environment[name] = value
-        log = (self.log_dir / f"worker-{len(self.processes)}.log").open("w")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                *("-m", "actors.worker", "--threads", "4"),
-                *(arg for queue in queues for arg in ("--queue", queue)),
-            ],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=log,
-        )
+        # The child writes to its own copy of the file; ours is closed once it has started.
+        with (self.log_dir / f"worker-{len(self.processes)}.log").open("w") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    *("-m", "actors.worker", "--threads", "4"),
+                    *(arg for queue in queues for arg in ("--queue", queue)),
+                ],
+                cwd=REPO_ROOT,
+                env=environment,
+                stdout=log,
+                stderr=log,
+            )
         self.processes.append(process)
         return process
 

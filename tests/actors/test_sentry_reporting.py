@@ -71,6 +71,7 @@ def test_dead_letter_is_reported_once_and_scrubbed(db, tenant):
         worker.terminate()
         worker.wait(timeout=40)
         sentry.shutdown()
+        sentry.server_close()
     events = [
         json.loads(line)
         for envelope in sentry.envelopes

@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from domain.conversation import ContextMessage, Extraction, LeadFacts
+from domain.profile import parse_profile
+from domain.prompts import RESPOND_TOOL, build_chat, parse_turn
 from ops.cli import main
 from ops.simulators.llm import (
     EMBEDDING_DIMENSIONS,
@@ -25,6 +30,7 @@ from ops.simulators.llm import (
     LlmSimulatorConfig,
     embed_text,
 )
+from ops.simulators.llm_answers import read_prompt
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-simulator-test-key"
@@ -482,3 +488,135 @@ def test_cli_refuses_unknown_faults() -> None:
 
     assert result.exit_code == 2
     assert "unknown fault ['connect']" in result.output
+
+
+# --- answers from the business profile ------------------------------------------------------
+
+DEMO = parse_profile(json.loads((ROOT / "ops" / "demo_profile.json").read_text()), default_name="x")
+MONDAY_MORNING = datetime(2026, 12, 7, 10, 0)
+NO_LEAD = LeadFacts(None, None, None, None, 0, "new")
+
+
+def recado_chat(*texts: str, language: str = "es", general: bool = False) -> dict:
+    """A request as the assistant makes it: recado's own prompt for the demo clinic."""
+    history = [ContextMessage(i, "in", "text", t, MONDAY_MORNING) for i, t in enumerate(texts)]
+    messages = build_chat(
+        profile=DEMO,
+        lead=NO_LEAD,
+        history=history,
+        local_now=MONDAY_MORNING,
+        extraction=Extraction(),
+        language=language,
+        general=general,
+    )
+    return {
+        "model": "recado-sim",
+        "messages": messages,
+        "tools": [RESPOND_TOOL],
+        "tool_choice": {"type": "function", "function": {"name": "respond"}},
+    }
+
+
+def test_the_prompt_is_read_back_into_the_profile_it_was_built_from() -> None:
+    system = recado_chat("hola")["messages"][0]["content"]
+
+    profile, language, local_now = read_prompt(system)
+
+    assert (language, local_now) == ("es", MONDAY_MORNING)
+    same = ("name", "tone", "timezone", "hours", "address", "phone", "faq", "policies")
+    assert {f: getattr(profile, f) for f in same} == {f: getattr(DEMO, f) for f in same}
+    # A price on request is rendered without its currency: everything else comes back.
+    assert [replace(s, currency="") for s in profile.services] == [
+        replace(s, currency="") for s in DEMO.services
+    ]
+
+
+@pytest.mark.parametrize(
+    ("texts", "language", "general", "reply", "intent"),
+    [
+        (
+            ("hola", "¿cuánto cuesta el masaje?"),
+            "es",
+            False,
+            "Nuestros precios: Masaje terapéutico, 900 MXN.",
+            "price",
+        ),
+        (
+            ("¿qué horario tienen?",),
+            "es",
+            False,
+            "Nuestro horario: lunes a viernes 08:00-14:00, 16:00-20:00; sábado 09:00-13:00;"
+            " domingo cerrado. Ahora estamos abiertos.",
+            "question",
+        ),
+        (
+            # Kept in the answer cache and served later: no "open now".
+            ("¿qué horario tienen?",),
+            "es",
+            True,
+            "Nuestro horario: lunes a viernes 08:00-14:00, 16:00-20:00; sábado 09:00-13:00;"
+            " domingo cerrado.",
+            "question",
+        ),
+        (
+            ("where are you located?",),
+            "en",
+            False,
+            "We are at Calle Durango 245, Col. Roma Norte, Cuauhtémoc, 06700 Ciudad de México.",
+            "question",
+        ),
+        (
+            ("¿qué formas de pago aceptan?",),
+            "es",
+            False,
+            "Efectivo, transferencia y tarjetas de débito o crédito.",
+            "question",
+        ),
+        (
+            # The demo clinic says "usted".
+            ("hola",),
+            "es",
+            False,
+            "¡Hola! Soy el asistente de Clínica Demo Fisioterapia. ¿En qué le puedo ayudar?"
+            " Puedo darle precios, horarios y nuestra dirección.",
+            "greeting",
+        ),
+        (
+            ("hola", "quiero cita"),
+            "es",
+            False,
+            "Recibimos su solicitud de cita; no podemos confirmar horarios por aquí.\n"
+            "Una persona de Clínica Demo Fisioterapia le responderá en breve.",
+            "book",
+        ),
+    ],
+)
+def test_the_simulated_model_answers_from_the_profile_in_the_customers_language(
+    http: httpx.Client,
+    texts: tuple[str, ...],
+    language: str,
+    general: bool,
+    reply: str,
+    intent: str,
+) -> None:
+    body = recado_chat(*texts, language=language, general=general)
+
+    response = http.post("/v1/chat/completions", json=body, headers=AUTH)
+
+    assert response.status_code == 200
+    # The assistant reads it as it reads a real model's call of its tool.
+    turn = parse_turn(
+        response.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+    )
+    assert (turn.reply, turn.intent.value, turn.confidence) == (reply, intent, 0.9)
+
+
+def test_the_profile_answer_is_the_same_every_time(http: httpx.Client) -> None:
+    body = recado_chat("¿cuánto cuesta?", "¿dónde están?")
+
+    answers = {
+        tool_turn(http.post("/v1/chat/completions", json=body, headers=AUTH))["reply"]
+        for _ in range(3)
+    }
+
+    assert len(answers) == 1

@@ -13,8 +13,8 @@ from db.pool import connect
 from db.tenants import create_tenant
 from domain.channels.whatsapp_envelopes import encode, text_envelope
 from domain.settings import Settings
+from ops.private_pg import PrivatePostgres
 from tests.conftest import ROOT, signed_headers
-from tests.support.private_pg import PrivatePostgres
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +92,7 @@ def test_webhook_answers_503_within_two_seconds_and_recovers_without_loss():
             assert processed(pg.url) == (20, 20)
         finally:
             server.shutdown()
+            server.server_close()
             worker.terminate()
             worker.wait(timeout=40)
             app.extensions["recado.pool"].close()

@@ -136,6 +136,7 @@ def sentry_events():
         sentry_sdk.flush(timeout=5)
         sentry_sdk.init()  # back to no reporting for the rest of the suite
         ingest.shutdown()
+        ingest.server_close()
 
 
 def test_no_secret_or_phone_number_in_logs_or_sentry(

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster for tests that load, kill or restart the database.
+"""A throwaway PostgreSQL cluster for the chaos run and tests that load, kill or restart it.
 
 Uses the PostgreSQL binaries shipped in pgserver's wheel. PostgreSQL refuses to run as root, so
 when we are root the cluster belongs to, and runs as, the `pgserver` OS user (as pgserver does).
@@ -16,11 +16,10 @@ import socket
 import stat
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-
-from pgserver.utils import ensure_user_exists
 
 from db.migrate import migrate
 from db.pool import connect
@@ -113,7 +112,7 @@ class PrivatePostgres:
     def _initdb(self) -> None:
         if self._user is not None:
             # On a fresh machine nothing has created pgserver's OS user yet.
-            ensure_user_exists(self._user)
+            _ensure_user_exists(self._user)
             _grant_access(self._user, self.base_dir)
         self.socket_dir.mkdir()
         if self._user is not None:
@@ -152,6 +151,16 @@ class PrivatePostgres:
                 f"{program} failed ({result.returncode}): {result.stderr.strip()}\n"
                 f"{self.log_tail()}"
             )
+
+
+def _ensure_user_exists(user: str) -> None:
+    # Imported here and quietly: importing pgserver sets up runtime directories and warns
+    # (platformdirs' XDG_RUNTIME_DIR) on machines without a login session, as CI has.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver.utils import ensure_user_exists
+
+    ensure_user_exists(user)
 
 
 def _conf_value(value: str | int) -> str:
