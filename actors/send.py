@@ -4,17 +4,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import dramatiq
 import sentry_sdk
 from dramatiq.middleware import CurrentMessage
 from psycopg import Connection
 
-from actors import runtime
 from actors.chain import enqueue
 from actors.clients.errors import SendNotAttempted, SendOutcomeUnknown, SendRejected
-from actors.clients.whatsapp import WhatsAppClient
 from actors.delivery import attach_provider_id
 from actors.middleware import DEAD_LETTER_OPTION, annotate
+from actors.runtime import Runtime, Sender, installed
+from actors.steps import step
 from db import messages, outbox
 from db.breakers import claim_trial, close_breaker, lock_breaker, read_breaker, save_breaker
 from db.clock import database_now
@@ -49,30 +48,34 @@ class _Plan:
     tenant: Tenant
     channel: str
     request: dict
-    client: WhatsAppClient
+    client: Sender
 
 
-@dramatiq.actor(queue_name="send", throws=(PermanentError,), **_RETRY)
+@step(queue_name="send", throws=(PermanentError,), **_RETRY)
 def send_message(message_id: int) -> None:
-    plan = _prepare(message_id)
+    run_send(installed(), message_id)
+
+
+def run_send(runtime: Runtime, message_id: int) -> None:
+    plan = _prepare(runtime, message_id)
     if plan is None:
         return
     try:
         # No transaction is open here: nothing is locked while the provider answers.
         wamid = plan.client.send(plan.request)
     except SendRejected as rejected:
-        _record_rejection(plan, rejected)
+        _record_rejection(runtime, plan, rejected)
         raise
     except SendNotAttempted:
-        _record_failure(plan, uncertain=False, error=None)
+        _record_failure(runtime, plan, uncertain=False, error=None)
         raise
     except SendOutcomeUnknown:
-        _record_failure(plan, uncertain=True, error=None)
+        _record_failure(runtime, plan, uncertain=True, error=None)
         raise
-    _record_acceptance(plan, wamid)
+    _record_acceptance(runtime, plan, wamid)
 
 
-@dramatiq.actor(
+@step(
     queue_name="send",
     throws=(PermanentError,),
     max_retries=3,
@@ -83,6 +86,7 @@ def send_message(message_id: int) -> None:
 def mark_read(message_id: int) -> None:
     """Blue ticks for an inbound message; with the tenant's `typing_indicator` setting, also
     "typing…" (WhatsApp shows it up to 25 s or until the next message from the business)."""
+    runtime = installed()
     with runtime.pool().connection() as conn:
         found = messages.inbound_provider_id(conn, message_id)
         if found is None:
@@ -121,7 +125,7 @@ def queue_outbound(
     return message_id
 
 
-def _prepare(message_id: int) -> _Plan | None:
+def _prepare(runtime: Runtime, message_id: int) -> _Plan | None:
     settings = runtime.settings
     with runtime.pool().connection() as conn:
         tenant_id = outbox.tenant_of_message(conn, message_id)
@@ -191,7 +195,7 @@ def _prepare(message_id: int) -> _Plan | None:
             messages.set_delivery_status(conn, message_id, DeliveryStatus.FAILED, now, [error])
             rejected = str(invalid)
         else:
-            wait = _admission(conn, tenant, row, now)
+            wait = _admission(runtime, conn, tenant, row, now)
             if wait is not None:
                 _defer(conn, message_id, wait)
                 return None
@@ -235,7 +239,7 @@ def _apply_window(
 
 
 def _admission(
-    conn: Connection, tenant: Tenant, row: OutboxMessage, now: datetime
+    runtime: Runtime, conn: Connection, tenant: Tenant, row: OutboxMessage, now: datetime
 ) -> timedelta | None:
     """None when the call may go now; else how long until the breaker or pacing allows it."""
     settings = runtime.settings
@@ -343,7 +347,7 @@ def _mark_sent(conn: Connection, tenant_id: int, message_id: int, at: datetime) 
     outbox.clear_uncertainty(conn, message_id)
 
 
-def _record_acceptance(plan: _Plan, wamid: str) -> None:
+def _record_acceptance(runtime: Runtime, plan: _Plan, wamid: str) -> None:
     with runtime.pool().connection() as conn:
         # Same lock order as the status step (provider id, then row): no deadlock with a
         # status webhook for this send applied at the same moment.
@@ -357,7 +361,9 @@ def _record_acceptance(plan: _Plan, wamid: str) -> None:
     logger.info("sent message %s", plan.message_id)
 
 
-def _record_failure(plan: _Plan, *, uncertain: bool, error: ProviderError | None) -> None:
+def _record_failure(
+    runtime: Runtime, plan: _Plan, *, uncertain: bool, error: ProviderError | None
+) -> None:
     settings = runtime.settings
     policy = BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_cooldown)
     with runtime.pool().connection() as conn:
@@ -381,9 +387,9 @@ def _record_failure(plan: _Plan, *, uncertain: bool, error: ProviderError | None
             )
 
 
-def _record_rejection(plan: _Plan, rejected: SendRejected) -> None:
+def _record_rejection(runtime: Runtime, plan: _Plan, rejected: SendRejected) -> None:
     if rejected.kind == SendErrorKind.RETRYABLE:
-        _record_failure(plan, uncertain=False, error=rejected.error)
+        _record_failure(runtime, plan, uncertain=False, error=rejected.error)
         return
     with runtime.pool().connection() as conn:
         outbox.record_rejection(conn, plan.message_id, rejected.error)

@@ -75,7 +75,7 @@ def run(
                 host=host, port=port, workers=WEB_WORKERS, threads=WEB_THREADS)),
             Child("workers", worker_argv(processes=processes, threads=threads)),
         ]  # fmt: skip
-        env = dict(os.environ)
+        env = {**os.environ, "DATABASE_URL": url}
         simulated = not env.get("WHATSAPP_API_BASE_URL", "").strip()
         if simulated:
             # No Graph API configured: replies go to the local simulator, which answers like
@@ -127,10 +127,10 @@ def run(
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """The web server only (gunicorn, webapp.wsgi:app): webhooks, health, metrics."""
     _check_port_free(host, port)
-    with database_url():
+    with database_url() as url:
         children = [Child("web server", gunicorn_argv(
             host=host, port=port, workers=workers, threads=threads))]  # fmt: skip
-        code = supervise_children(children, os.environ)
+        code = supervise_children(children, {**os.environ, "DATABASE_URL": url})
     sys.exit(code)
 
 
@@ -139,11 +139,12 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 @threads_option
 def worker(processes: int, threads: int) -> None:
     """The step workers, supervised: a dead worker process is restarted; SIGTERM drains them."""
-    with database_url():
-        # Imported only here: the actors read settings at import, after DATABASE_URL is known.
+    with database_url() as url:
         from actors.supervisor import supervise
 
-        code = supervise(processes=processes, threads=threads, env=os.environ)
+        code = supervise(
+            processes=processes, threads=threads, env={**os.environ, "DATABASE_URL": url}
+        )
     sys.exit(code)
 
 
