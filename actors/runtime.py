@@ -5,7 +5,7 @@ from `installed()`: the one Runtime a worker process installed at start-up.
 """
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from psycopg_pool import ConnectionPool
@@ -20,7 +20,7 @@ from domain.settings import Settings
 if TYPE_CHECKING:
     import dramatiq
 
-    from actors.clients.llm import LLMClient
+    from actors.clients.llm import ChatResult
 
 
 class Sender(Protocol):
@@ -29,6 +29,14 @@ class Sender(Protocol):
     def send(self, request: dict) -> str: ...
 
     def mark_read(self, provider_message_id: str, *, typing: bool = False) -> None: ...
+
+
+class Model(Protocol):
+    """What the assistant's steps need of the model (actors/clients/llm.py)."""
+
+    def chat(self, messages: list[dict], tool: dict) -> "ChatResult": ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
 class Runtime:
@@ -47,7 +55,7 @@ class Runtime:
         pool_size: int = 12,
         pool_timeout: float = 10.0,
         senders: "Callable[[Tenant], Sender] | None" = None,
-        llm: "Callable[[], LLMClient | None] | None" = None,
+        llm: Callable[[], Model | None] | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
@@ -61,7 +69,7 @@ class Runtime:
         self._pool: ConnectionPool | None = None
         self._clients: dict[tuple[str, str], Sender] = {}
         self._pacer: Pacer | None = None
-        self._llm: LLMClient | None = None
+        self._llm: Model | None = None
         self._llm_made = False
         self._cache: AnswerCache | None = None
 
@@ -96,7 +104,7 @@ class Runtime:
                 self._pacer = make_pacer(self.settings.redis_url)
             return self._pacer
 
-    def llm_client(self) -> "LLMClient | None":
+    def llm_client(self) -> Model | None:
         """The model's client; None when no key is configured (the deterministic responder
         answers)."""
         with self._lock:
@@ -119,7 +127,7 @@ class Runtime:
                 self._pool.close()
                 self._pool = None
 
-    def _default_llm(self) -> "LLMClient | None":
+    def _default_llm(self) -> Model | None:
         settings = self.settings
         if settings.openai_api_key is None:
             return None
