@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from dramatiq.middleware import CurrentMessage, Middleware
 
-from actors import steps
+from actors import plan, steps
 from actors.broker import build_broker
 from actors.middleware import StepJournal
 from actors.runtime import Runtime, install
@@ -36,10 +36,9 @@ def bootstrap(
 
 def serve_steps(runtime: Runtime) -> None:
     """This process runs steps: they join `runtime.broker` and receive `runtime`."""
-    from actors import plan
-
     assert runtime.broker is not None
     plan.plan_reply.options["time_limit"] = plan.time_limit_ms(runtime.settings.llm_timeout)
+    # Imports the application's steps, so they are bound with any declared already.
     steps.declared()
     steps.bind(runtime.broker)
     install(runtime)

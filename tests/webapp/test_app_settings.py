@@ -116,5 +116,5 @@ def _broker_database(app) -> str:
             (name,) = cur.fetchone()
         conn.rollback()
     finally:
-        broker.pool.putconn(conn)
+        broker.pool.putconn(conn, close=True)
     return name
