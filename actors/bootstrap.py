@@ -24,7 +24,7 @@ def bootstrap(
     """Sentry, then the services and the broker. No I/O: connections open on first use.
 
     Sentry comes first: its Dramatiq integration wraps the middleware of brokers built after it.
-    `middleware` replaces the step journal (load tests and benchmarks measure the bare broker).
+    `middleware` replaces the step journal (the broker's load tests measure it bare).
     """
     init_sentry(settings)
     runtime = Runtime(settings, name=name, pool_size=pool_size, pool_timeout=pool_timeout)

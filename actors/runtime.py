@@ -54,14 +54,15 @@ class Runtime:
         name: str = "recado-worker",
         pool_size: int = 12,
         pool_timeout: float = 10.0,
-        senders: "Callable[[Tenant], Sender] | None" = None,
+        senders: Callable[[Tenant], Sender] | None = None,
         llm: Callable[[], Model | None] | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
         self.pool_size = pool_size
         self.pool_timeout = pool_timeout
-        # Set by bootstrap: the broker this process consumes from (None: it consumes nothing).
+        # Set by bootstrap. A Runtime built by hand (a test's) has none: steps queue their
+        # successors on their own connection (actors/chain.py), never through a broker.
         self.broker: dramatiq.Broker | None = None
         self._senders = senders
         self._make_llm = llm or self._default_llm
