@@ -10,8 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from actors import runtime
 from actors.clients.llm_errors import LLMMalformedOutput, LLMPermanent, LLMRetryable
+from actors.runtime import Runtime
 from db.breakers import claim_trial, close_breaker, lock_breaker, read_breaker, save_breaker
 from db.llm_usage import month_usage
 from db.tenants import Tenant
@@ -82,7 +82,7 @@ class Draft:
     cost_usd: Decimal = Decimal(0)
 
 
-def draft_reply(situation: Situation) -> Draft:
+def draft_reply(runtime: Runtime, situation: Situation) -> Draft:
     """The cheapest faithful answer: a cached one, else the model's, else the profile's."""
     question = normalize_question(situation.text)
     ttl_class = cache_class(
@@ -91,15 +91,15 @@ def draft_reply(situation: Situation) -> Draft:
         extraction=situation.extraction,
         matched_faq=matching_faq(situation.profile, situation.text) is not None,
     )
-    cached = _from_cache(situation, question, ttl_class)
+    cached = _from_cache(runtime, situation, question, ttl_class)
     if cached is not None:
         return cached
     cache_result = "skip" if ttl_class is None else "miss"
-    unavailable = _llm_unavailable(situation)
+    unavailable = _llm_unavailable(runtime, situation)
     if unavailable is None:
         # A cacheable answer will be served to other customers: it is asked without this
         # customer's details, history or the time of day.
-        draft = _from_llm(situation, general=ttl_class is not None)
+        draft = _from_llm(runtime, situation, general=ttl_class is not None)
     else:
         draft = _fallback(situation, unavailable)
     if draft.source == ReplySource.LLM and ttl_class is not None:
@@ -120,7 +120,9 @@ def cache_scope(situation: Situation) -> str:
     return f"{scope}:{'+'.join(sorted(situation.extraction.services))}"
 
 
-def _from_cache(situation: Situation, question: str, ttl_class: TtlClass | None) -> Draft | None:
+def _from_cache(
+    runtime: Runtime, situation: Situation, question: str, ttl_class: TtlClass | None
+) -> Draft | None:
     if ttl_class is None or not question:
         return None
     cache = runtime.answer_cache()
@@ -128,7 +130,7 @@ def _from_cache(situation: Situation, question: str, ttl_class: TtlClass | None)
     hit = cache.lookup_exact(situation.tenant.id, scope, question, situation.now)
     if hit is None:
         client = runtime.llm_client()
-        if client is None or not _breaker_closed(situation):
+        if client is None or not _breaker_closed(runtime, situation):
             # No embedding call to a model that is failing: the exact match was the cheap part.
             return None
         try:
@@ -148,7 +150,7 @@ def _from_cache(situation: Situation, question: str, ttl_class: TtlClass | None)
     )
 
 
-def _llm_unavailable(situation: Situation) -> FallbackReason | None:
+def _llm_unavailable(runtime: Runtime, situation: Situation) -> FallbackReason | None:
     """Why the model must not be called now, or None when it may."""
     if runtime.llm_client() is None:
         return FallbackReason.NO_KEY
@@ -173,7 +175,7 @@ def _llm_unavailable(situation: Situation) -> FallbackReason | None:
     return None
 
 
-def _from_llm(situation: Situation, *, general: bool) -> Draft:
+def _from_llm(runtime: Runtime, situation: Situation, *, general: bool) -> Draft:
     client = runtime.llm_client()
     assert client is not None
     # A cacheable question is short (domain/answer_cache.py): its messages fit as they are.
@@ -197,7 +199,7 @@ def _from_llm(situation: Situation, *, general: bool) -> Draft:
         return _fallback(situation, FallbackReason.LLM_ERROR)
     except (LLMRetryable, MalformedTurn) as failed:
         if not isinstance(failed, (LLMMalformedOutput, MalformedTurn)):
-            _record_llm_failure(situation)
+            _record_llm_failure(runtime, situation)
         if situation.last_attempt:
             logger.error(
                 "LLM failed %s times for conversation %s: answering from the profile",
@@ -206,7 +208,7 @@ def _from_llm(situation: Situation, *, general: bool) -> Draft:
             )
             return _fallback(situation, FallbackReason.LLM_ERROR)
         raise RetryableError(f"LLM call failed: {type(failed).__name__}: {failed}") from None
-    _record_llm_success(situation)
+    _record_llm_success(runtime, situation)
     cost = cost_usd(
         result.model,
         result.prompt_tokens,
@@ -248,13 +250,13 @@ def _fallback(situation: Situation, reason: FallbackReason) -> Draft:
     )
 
 
-def _breaker_closed(situation: Situation) -> bool:
+def _breaker_closed(runtime: Runtime, situation: Situation) -> bool:
     with runtime.pool().connection() as conn:
         breaker = read_breaker(conn, situation.tenant.id, LLM_BREAKER)
     return breaker.state == BreakerState.CLOSED
 
 
-def _record_llm_failure(situation: Situation) -> None:
+def _record_llm_failure(runtime: Runtime, situation: Situation) -> None:
     settings = runtime.settings
     policy = BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_cooldown)
     with runtime.pool().connection() as conn:
@@ -267,7 +269,7 @@ def _record_llm_failure(situation: Situation) -> None:
         )
 
 
-def _record_llm_success(situation: Situation) -> None:
+def _record_llm_success(runtime: Runtime, situation: Situation) -> None:
     with runtime.pool().connection() as conn:
         close_breaker(conn, situation.tenant.id, LLM_BREAKER)
 

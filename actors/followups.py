@@ -1,12 +1,12 @@
 """Steps that follow a planned reply, each on its own so one failing blocks or repeats nothing
 else: what the lead told us, and the answer worth caching."""
 
-import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from actors import runtime
 from actors.clients.llm_errors import LLMPermanent, LLMRetryable
 from actors.middleware import annotate
+from actors.runtime import installed
+from actors.steps import step
 from db import leads, planning
 from db.clock import database_now
 from db.replies import reply_by_id
@@ -20,9 +20,10 @@ REMEMBER_RETRIES = 5
 _DB_RETRY = {"max_retries": 20, "min_backoff": 500, "max_backoff": 300_000, "time_limit": 30_000}
 
 
-@dramatiq.actor(queue_name="assistant", throws=(PermanentError,), **_DB_RETRY)
+@step(queue_name="assistant", throws=(PermanentError,), **_DB_RETRY)
 def record_lead(reply_id: int) -> None:
     """Fill or improve the lead's fields, record service interest, move its score; once."""
+    runtime = installed()
     with runtime.pool().connection() as conn:
         reply = reply_by_id(conn, reply_id)
         if reply is None:
@@ -57,7 +58,7 @@ def record_lead(reply_id: int) -> None:
         )
 
 
-@dramatiq.actor(
+@step(
     queue_name="assistant",
     throws=(PermanentError,),
     max_retries=REMEMBER_RETRIES,
@@ -67,6 +68,7 @@ def record_lead(reply_id: int) -> None:
 )
 def remember_answer(reply_id: int) -> None:
     """Keep the model's answer to a self-contained question for the next customer who asks."""
+    runtime = installed()
     with runtime.pool().connection() as conn:
         reply = reply_by_id(conn, reply_id)
         if reply is None:

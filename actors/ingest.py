@@ -2,15 +2,15 @@
 
 import logging
 
-import dramatiq
 import sentry_sdk
 
 from actors.chain import enqueue
 from actors.delivery import apply_status_update
 from actors.middleware import annotate
 from actors.plan import schedule
-from actors.runtime import pool
+from actors.runtime import installed
 from actors.send import mark_read
+from actors.steps import step
 from db import conversations, events, messages
 from db.events import StoredEvent
 from db.locks import Locks
@@ -39,10 +39,10 @@ def _load(locks: Locks, event_id: int) -> StoredEvent | None:
     return None if event.processed_at is not None else event
 
 
-@dramatiq.actor(queue_name="ingest", throws=_PERMANENT, **_RETRY)
+@step(queue_name="ingest", throws=_PERMANENT, **_RETRY)
 def ingest_event(event_id: int) -> None:
     """An inbound message becomes contact, lead, conversation and message rows, once."""
-    with pool().connection() as conn:
+    with installed().pool().connection() as conn:
         event = _load(Locks(conn), event_id)
         if event is None:
             return
@@ -106,10 +106,10 @@ def ingest_event(event_id: int) -> None:
         )
 
 
-@dramatiq.actor(queue_name="ingest", throws=_PERMANENT, **_RETRY)
+@step(queue_name="ingest", throws=_PERMANENT, **_RETRY)
 def apply_status(event_id: int) -> None:
     """A delivery status moves its outbound message forward, or waits for that message."""
-    with pool().connection() as conn:
+    with installed().pool().connection() as conn:
         locks = Locks(conn)
         event = _load(locks, event_id)
         if event is None:
@@ -119,10 +119,10 @@ def apply_status(event_id: int) -> None:
         events.mark_processed(conn, event.id, outcome)
 
 
-@dramatiq.actor(queue_name="ingest", throws=_PERMANENT, **_RETRY)
+@step(queue_name="ingest", throws=_PERMANENT, **_RETRY)
 def record_provider_error(event_id: int) -> None:
     """A provider error not tied to one message (e.g. a rate limit): surfaced, not dropped."""
-    with pool().connection() as conn:
+    with installed().pool().connection() as conn:
         event = _load(Locks(conn), event_id)
         if event is None:
             return

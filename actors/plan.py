@@ -12,17 +12,17 @@ import logging
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import dramatiq
 from dramatiq.common import current_millis, dq_name
 from dramatiq.middleware import CurrentMessage
 from psycopg import Connection
 
-from actors import runtime
 from actors.chain import enqueue
 from actors.drafting import Draft, Situation, draft_reply
 from actors.followups import record_lead, remember_answer
 from actors.middleware import annotate
+from actors.runtime import Runtime, installed
 from actors.send import queue_outbound
+from actors.steps import step
 from db import broker_queue, handoffs, planning
 from db.clock import database_now
 from db.llm_usage import add_usage
@@ -39,6 +39,7 @@ from domain.profile import ProfileError, parse_profile
 from domain.prompt_budget import cap_messages, fit_conversation
 from domain.prompts import PROMPT_VERSION
 from domain.reply_decision import CommitFacts, decide_commit
+from domain.settings import Settings
 from domain.tenant_settings import TenantSettings
 from domain.tone import handoff_notice
 
@@ -80,28 +81,39 @@ def reschedule_parked(conn: Connection, tenant: Tenant) -> int:
     return len(parked)
 
 
-@dramatiq.actor(
+def time_limit_ms(llm_timeout: timedelta) -> int:
+    """Two model calls (the cache's embedding, the reply) and the rest of the step."""
+    return int(llm_timeout.total_seconds() * 2_000) + 15_000
+
+
+# Declared with the default model timeout; the process's own is set when the step is bound
+# (actors/bootstrap.py).
+@step(
     queue_name="assistant",
     throws=(PermanentError,),
-    time_limit=int(runtime.settings.llm_timeout.total_seconds() * 2_000) + 15_000,
+    time_limit=time_limit_ms(Settings.llm_timeout),
     **_RETRY,
 )
 def plan_reply(conversation_id: int, through: int) -> None:
-    situation = _situation(conversation_id, through)
+    run_plan(installed(), conversation_id, through)
+
+
+def run_plan(runtime: Runtime, conversation_id: int, through: int) -> None:
+    situation = _situation(runtime, conversation_id, through)
     if situation is None:
         return
-    _commit(situation, _draft(situation))
+    _commit(runtime, situation, _draft(runtime, situation))
 
 
-def _draft(situation: Situation) -> Draft:
+def _draft(runtime: Runtime, situation: Situation) -> Draft:
     """A customer asking for a person never waits for the model."""
     keywords = situation.settings.handoff_keywords
     if asks_for_human(situation.text) or keyword_hit(situation.text, keywords):
         return Draft(source=ReplySource.RULE, text=None, intent=situation.guessed_intent)
-    return draft_reply(situation)
+    return draft_reply(runtime, situation)
 
 
-def _situation(conversation_id: int, through: int) -> Situation | None:
+def _situation(runtime: Runtime, conversation_id: int, through: int) -> Situation | None:
     """What the draft needs, or None when there is nothing to plan."""
     with runtime.pool().connection() as conn:
         state = planning.planning_state(conn, conversation_id)
@@ -173,7 +185,7 @@ def _situation(conversation_id: int, through: int) -> Situation | None:
     )
 
 
-def _commit(situation: Situation, draft: Draft) -> None:
+def _commit(runtime: Runtime, situation: Situation, draft: Draft) -> None:
     """Load the conversation under its row lock, decide (domain.reply_decision), write."""
     tenant = situation.tenant
     with runtime.pool().connection() as conn:

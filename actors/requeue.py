@@ -3,12 +3,12 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import dramatiq
 from psycopg import Connection
 
 from actors.chain import enqueue
 from actors.middleware import DEAD_LETTER_OPTION
 from actors.send import UNSENT_FOR_GOOD, unsent_reason
+from actors.steps import declared
 from db import dead_letters, messages
 
 
@@ -37,7 +37,7 @@ def requeue_one(conn: Connection, dead_letter_id: int, *, requeued_by: str) -> R
     The letter is row-locked first, so a concurrent requeue of it waits for this transaction
     and then reports it already requeued.
     """
-    broker = dramatiq.get_broker()
+    steps = declared()
     letter = dead_letters.lock_dead_letter(conn, dead_letter_id)
     if letter is None:
         return RequeueOutcome(dead_letter_id, "not_found", None)
@@ -45,14 +45,14 @@ def requeue_one(conn: Connection, dead_letter_id: int, *, requeued_by: str) -> R
         history = dead_letters.requeue_history(conn, dead_letter_id)
         message_id, first_by, _ = history[-1] if history else (None, None, None)
         return RequeueOutcome(dead_letter_id, _NOT_DEAD[letter.state], message_id, first_by)
-    if letter.actor not in broker.actors:
+    if letter.actor not in steps:
         # An actor renamed or removed since: the letter stays dead for a human to decide.
         return RequeueOutcome(dead_letter_id, "unknown_actor", None)
     unsent = _unsent_for_good(conn, letter)
     if unsent is not None:
         return RequeueOutcome(dead_letter_id, "pointless", None, unsent)
     # A fresh message (retries start over) that remembers which letter it came from.
-    message = broker.get_actor(letter.actor).message_with_options(
+    message = steps[letter.actor].message_with_options(
         args=tuple(letter.args), kwargs=letter.kwargs, **{DEAD_LETTER_OPTION: letter.id}
     )
     dead_letters.mark_requeued(conn, letter.id)

@@ -1,8 +1,12 @@
-"""Process-wide resources for step code: the settings (read once) and a lazily opened pool."""
+"""A process's services: built once by `actors.bootstrap.bootstrap` and passed to what needs them.
 
-import os
+Steps receive a Runtime as an argument. The actor shells (the functions Dramatiq calls) take it
+from `installed()`: the one Runtime a worker process installed at start-up.
+"""
+
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from psycopg_pool import ConnectionPool
 
@@ -14,80 +18,142 @@ from db.tenants import Tenant
 from domain.settings import Settings
 
 if TYPE_CHECKING:
-    from actors.clients.llm import LLMClient
+    import dramatiq
 
-settings = Settings.from_env(os.environ)
-
-# Set by the worker's entry point from its thread count before the pool opens.
-pool_size = 12
-_pool: ConnectionPool | None = None
-_pool_lock = threading.Lock()
+    from actors.clients.llm import ChatResult
 
 
-def pool() -> ConnectionPool:
-    """The worker's connection pool, opened on first use (after fork, never before)."""
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = make_pool(
-                    settings.database_url,
-                    application_name="recado-worker",
-                    max_size=pool_size,
-                    timeout=10,
+class Sender(Protocol):
+    """What the send steps need of a channel client (actors/clients/whatsapp.py)."""
+
+    def send(self, request: dict) -> str: ...
+
+    def mark_read(self, provider_message_id: str, *, typing: bool = False) -> None: ...
+
+
+class Model(Protocol):
+    """What the assistant's steps need of the model (actors/clients/llm.py)."""
+
+    def chat(self, messages: list[dict], tool: dict) -> "ChatResult": ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class Runtime:
+    """Settings plus the pool, channel clients, model, pacer and cache built from them.
+
+    Each service is made on first use (the pool after fork, never before; the LLM SDK, slow to
+    import, only by processes that call the model). `senders` and `llm` replace the channel
+    clients and the model, for tests that keep the network out.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str = "recado-worker",
+        pool_size: int = 12,
+        pool_timeout: float = 10.0,
+        senders: Callable[[Tenant], Sender] | None = None,
+        llm: Callable[[], Model | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.pool_size = pool_size
+        self.pool_timeout = pool_timeout
+        # Set by bootstrap. A Runtime built by hand (a test's) has none: steps queue their
+        # successors on their own connection (actors/chain.py), never through a broker.
+        self.broker: dramatiq.Broker | None = None
+        self._senders = senders
+        self._make_llm = llm or self._default_llm
+        self._lock = threading.Lock()
+        self._pool: ConnectionPool | None = None
+        self._clients: dict[tuple[str, str], Sender] = {}
+        self._pacer: Pacer | None = None
+        self._llm: Model | None = None
+        self._llm_made = False
+        self._cache: AnswerCache | None = None
+
+    def pool(self) -> ConnectionPool:
+        """The process's connection pool, opened on first use."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = make_pool(
+                    self.settings.database_url,
+                    application_name=self.name,
+                    max_size=self.pool_size,
+                    timeout=self.pool_timeout,
                 )
-    return _pool
+            return self._pool
+
+    def whatsapp_client(self, tenant: Tenant) -> Sender:
+        """One client (and its connection pool) per business number and token."""
+        if self._senders is not None:
+            return self._senders(tenant)
+        key = (tenant.wa_phone_number_id or "", tenant.wa_access_token or "")
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = WhatsAppClient(
+                    self.settings.whatsapp_api_base_url, key[0], key[1]
+                )
+        return client
+
+    def pacer(self) -> Pacer:
+        with self._lock:
+            if self._pacer is None:
+                self._pacer = make_pacer(self.settings.redis_url)
+            return self._pacer
+
+    def llm_client(self) -> Model | None:
+        """The model's client; None when no key is configured (the deterministic responder
+        answers)."""
+        with self._lock:
+            if not self._llm_made:
+                self._llm = self._make_llm()
+                self._llm_made = True
+            return self._llm
+
+    def answer_cache(self) -> AnswerCache:
+        """Redis when REDIS_URL is set, else PostgreSQL: same answers either way."""
+        pool = self.pool()
+        with self._lock:
+            if self._cache is None:
+                self._cache = make_answer_cache(self.settings, pool)
+            return self._cache
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+    def _default_llm(self) -> Model | None:
+        settings = self.settings
+        if settings.openai_api_key is None:
+            return None
+        # Imported on first use: the SDK takes most of a second to load.
+        from actors.clients.llm import LLMClient
+
+        return LLMClient(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            model=settings.openai_model,
+            embedding_model=settings.openai_embedding_model,
+            timeout=settings.llm_timeout.total_seconds(),
+        )
 
 
-_clients: dict[tuple[str, str], WhatsAppClient] = {}
-_pacer: Pacer | None = None
+_installed: Runtime | None = None
 
 
-def whatsapp_client(tenant: Tenant) -> WhatsAppClient:
-    """One client (and its connection pool) per business number and token, per process."""
-    key = (tenant.wa_phone_number_id or "", tenant.wa_access_token or "")
-    with _pool_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = WhatsAppClient(settings.whatsapp_api_base_url, key[0], key[1])
-    return client
+def install(runtime: Runtime) -> None:
+    """Make `runtime` the one this process's actor shells hand to their steps."""
+    global _installed
+    _installed = runtime
 
 
-def pacer() -> Pacer:
-    global _pacer
-    if _pacer is None:
-        _pacer = make_pacer(settings.redis_url)
-    return _pacer
-
-
-_llm: "LLMClient | None" = None
-_cache: AnswerCache | None = None
-
-
-def llm_client() -> "LLMClient | None":
-    """The model's client; None when no key is configured (the deterministic responder
-    answers)."""
-    global _llm
-    if settings.openai_api_key is None:
-        return None
-    with _pool_lock:
-        if _llm is None:
-            # Imported on first use: the SDK takes most of a second to load.
-            from actors.clients.llm import LLMClient
-
-            _llm = LLMClient(
-                api_key=settings.openai_api_key,
-                base_url=settings.openai_base_url,
-                model=settings.openai_model,
-                embedding_model=settings.openai_embedding_model,
-                timeout=settings.llm_timeout.total_seconds(),
-            )
-    return _llm
-
-
-def answer_cache() -> AnswerCache:
-    """Redis when REDIS_URL is set, else PostgreSQL: same answers either way."""
-    global _cache
-    if _cache is None:
-        _cache = make_answer_cache(settings, pool())
-    return _cache
+def installed() -> Runtime:
+    if _installed is None:
+        raise RuntimeError("no Runtime installed: the process entry point must bootstrap one")
+    return _installed

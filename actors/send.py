@@ -4,18 +4,18 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import dramatiq
 import sentry_sdk
 from dramatiq.common import current_millis, dq_name
 from dramatiq.middleware import CurrentMessage
 from psycopg import Connection
 
-from actors import runtime
 from actors.chain import enqueue
 from actors.clients.errors import SendNotAttempted, SendOutcomeUnknown, SendRejected
-from actors.clients.whatsapp import WhatsAppClient
 from actors.delivery import attach_provider_id
 from actors.middleware import DEAD_LETTER_OPTION, UNSETTLED, annotate
+from actors.pacing import Pacer
+from actors.runtime import Runtime, Sender, installed
+from actors.steps import step
 from db import broker_queue, messages, outbox
 from db.breakers import close_breaker, read_breaker, save_breaker
 from db.clock import database_now
@@ -55,30 +55,34 @@ class _Plan:
     tenant: Tenant
     channel: str
     request: dict
-    client: WhatsAppClient
+    client: Sender
 
 
-@dramatiq.actor(queue_name="send", throws=(PermanentError,), **_RETRY)
+@step(queue_name="send", throws=(PermanentError,), **_RETRY)
 def send_message(message_id: int) -> None:
-    plan = _prepare(message_id)
+    run_send(installed(), message_id)
+
+
+def run_send(runtime: Runtime, message_id: int) -> None:
+    plan = _prepare(runtime, message_id)
     if plan is None:
         return
     try:
         # No transaction is open here: nothing is locked while the provider answers.
         wamid = plan.client.send(plan.request)
     except SendRejected as rejected:
-        _record_rejection(plan, rejected)
+        _record_rejection(runtime, plan, rejected)
         raise
     except SendNotAttempted:
-        _record_failure(plan, uncertain=False, error=None)
+        _record_failure(runtime, plan, uncertain=False, error=None)
         raise
     except SendOutcomeUnknown:
-        _record_failure(plan, uncertain=True, error=None)
+        _record_failure(runtime, plan, uncertain=True, error=None)
         raise
-    _record_acceptance(plan, wamid)
+    _record_acceptance(runtime, plan, wamid)
 
 
-@dramatiq.actor(
+@step(
     queue_name="send",
     throws=(PermanentError,),
     max_retries=3,
@@ -89,6 +93,7 @@ def send_message(message_id: int) -> None:
 def mark_read(message_id: int) -> None:
     """Blue ticks for an inbound message; with the tenant's `typing_indicator` setting, also
     "typing…" (WhatsApp shows it up to 25 s or until the next message from the business)."""
+    runtime = installed()
     with runtime.pool().connection() as conn:
         found = messages.inbound_provider_id(conn, message_id)
         if found is None:
@@ -137,7 +142,7 @@ def queue_outbound(
     return message_id
 
 
-def _prepare(message_id: int) -> _Plan | None:
+def _prepare(runtime: Runtime, message_id: int) -> _Plan | None:
     """Load, decide (domain.send_decision), write: all under the outbox row's lock."""
     with runtime.pool().connection() as conn:
         target = outbox.send_target(conn, message_id, callback_data(message_id))
@@ -155,9 +160,9 @@ def _prepare(message_id: int) -> _Plan | None:
         tenant = tenant_by_id(conn, tenant_id)
         assert row is not None and tenant is not None
         annotate(conversation_id=row.conversation_id)
-        facts, client = _load(conn, tenant, row, proven)
+        facts, client = _load(runtime, conn, tenant, row, proven)
         verdict = decide_send(facts)
-        plan = _write(locks, tenant, row, facts, verdict, client)
+        plan = _write(runtime, locks, tenant, row, facts, verdict, client)
     if verdict.action == SendAction.INVALID:
         # Raised after the commit, so the failed status stays and the dead letter says why.
         raise PermanentError(f"outbound message {message_id} is invalid: {verdict.reason}")
@@ -165,8 +170,12 @@ def _prepare(message_id: int) -> _Plan | None:
 
 
 def _load(
-    conn: Connection, tenant: Tenant, row: OutboxMessage, stored_status_id: str | None
-) -> tuple[SendFacts, WhatsAppClient | None]:
+    runtime: Runtime,
+    conn: Connection,
+    tenant: Tenant,
+    row: OutboxMessage,
+    stored_status_id: str | None,
+) -> tuple[SendFacts, Sender | None]:
     settings = runtime.settings
     # Evidence for an attempt whose outcome is unknown (read before the lock: checked again).
     proven = stored_status_id if row.provider_message_id is None and row.send_uncertain else None
@@ -192,18 +201,19 @@ def _load(
         credentials_error=credentials_error,
         reengagement_template=tenant.typed_settings().reengagement_template,
         breaker=read_breaker(conn, tenant.id, row.channel),
-        breaker_policy=_policy(),
+        breaker_policy=_policy(runtime),
     )
     return facts, client
 
 
 def _write(
+    runtime: Runtime,
     locks: Locks,
     tenant: Tenant,
     row: OutboxMessage,
     facts: SendFacts,
     verdict: SendVerdict,
-    client: WhatsAppClient | None,
+    client: Sender | None,
 ) -> _Plan | None:
     """Carry out the verdict; a plan only when the provider is to be called now."""
     conn, now = locks.conn, facts.now
@@ -252,21 +262,22 @@ def _write(
             error = ProviderError(100, "message cannot be sent as stored", None, verdict.reason)
             messages.set_delivery_status(conn, row.id, DeliveryStatus.FAILED, now, [error])
         case SendAction.SEND:
-            return _claim(locks, tenant, row, now, verdict, client)
+            return _claim(runtime, locks, tenant, row, now, verdict, client)
     return None
 
 
 def _claim(
+    runtime: Runtime,
     locks: Locks,
     tenant: Tenant,
     row: OutboxMessage,
     now: datetime,
     verdict: SendVerdict,
-    client: WhatsAppClient | None,
+    client: Sender | None,
 ) -> _Plan | None:
     """Take a pacing slot (and the trial call, if it is this send's), then claim the row."""
     assert verdict.request is not None and client is not None
-    wait = _admission(locks, tenant, row, now, trial_until=verdict.trial_until)
+    wait = _admission(runtime, locks, tenant, row, now, trial_until=verdict.trial_until)
     if wait is not None:
         _defer(locks.conn, row.id, wait)
         return None
@@ -282,6 +293,7 @@ def _claim(
 
 
 def _admission(
+    runtime: Runtime,
     locks: Locks,
     tenant: Tenant,
     row: OutboxMessage,
@@ -307,7 +319,7 @@ def _admission(
     if trial_until is not None and not locks.breaker_trial(
         tenant.id, row.channel, now, trial_until
     ):
-        return _policy().cooldown
+        return _policy(runtime).cooldown
     return None
 
 
@@ -317,11 +329,11 @@ def pacing_keys(tenant: Tenant, recipient: str | None) -> tuple[str, str]:
     return f"r:{tenant.id}:{recipient or ''}", f"n:{tenant.wa_phone_number_id}"
 
 
-def readmit_paced(conn: Connection, tenant: Tenant) -> int:
+def readmit_paced(conn: Connection, tenant: Tenant, pacer: Pacer) -> int:
     """After the tenant's pacing changed: its sends waiting on the old rates are paced again
     from scratch, now, under the new ones (the send step re-checks each; none goes twice)."""
     recipients, number = pacing_keys(tenant, None)
-    runtime.pacer().forget(conn, recipients, [number])
+    pacer.forget(conn, recipients, [number])
     parked = broker_queue.take_parked(
         conn,
         tenant_id=tenant.id,
@@ -344,7 +356,7 @@ def readmit_paced(conn: Connection, tenant: Tenant) -> int:
     return len(parked)
 
 
-def _policy() -> BreakerPolicy:
+def _policy(runtime: Runtime) -> BreakerPolicy:
     settings = runtime.settings
     return BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_cooldown)
 
@@ -373,7 +385,7 @@ def _mark_sent(locks: Locks, tenant_id: int, message_id: int, at: datetime) -> N
     outbox.clear_uncertainty(locks.conn, message_id)
 
 
-def _record_acceptance(plan: _Plan, wamid: str) -> None:
+def _record_acceptance(runtime: Runtime, plan: _Plan, wamid: str) -> None:
     with runtime.pool().connection() as conn:
         locks = Locks(conn)
         locks.provider_id(plan.tenant.id, plan.channel, wamid)
@@ -386,8 +398,10 @@ def _record_acceptance(plan: _Plan, wamid: str) -> None:
     logger.info("sent message %s", plan.message_id)
 
 
-def _record_failure(plan: _Plan, *, uncertain: bool, error: ProviderError | None) -> None:
-    policy = _policy()
+def _record_failure(
+    runtime: Runtime, plan: _Plan, *, uncertain: bool, error: ProviderError | None
+) -> None:
+    policy = _policy(runtime)
     with runtime.pool().connection() as conn:
         locks = Locks(conn)
         if not uncertain:
@@ -411,9 +425,9 @@ def _record_failure(plan: _Plan, *, uncertain: bool, error: ProviderError | None
             )
 
 
-def _record_rejection(plan: _Plan, rejected: SendRejected) -> None:
+def _record_rejection(runtime: Runtime, plan: _Plan, rejected: SendRejected) -> None:
     if rejected.kind == SendErrorKind.RETRYABLE:
-        _record_failure(plan, uncertain=False, error=rejected.error)
+        _record_failure(runtime, plan, uncertain=False, error=rejected.error)
         return
     with runtime.pool().connection() as conn:
         current = Locks(conn).message(plan.tenant.id, plan.message_id)

@@ -15,6 +15,7 @@ from types import FrameType
 
 import dramatiq
 
+from actors.bootstrap import bootstrap, serve_steps
 from actors.broker import Housekeeping
 from actors.metrics import MetricsSnapshotter
 from domain.settings import Settings
@@ -82,13 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
     settings = Settings.from_env(os.environ)
-    # The package installs the app's broker and declares its actors; extra modules may add more.
-    runtime = importlib.import_module("actors.runtime")
-    # Every worker thread and the journal may hold a connection at once.
-    runtime.pool_size = args.threads + 4
+    # Extra modules declare more steps (actors.steps.step): they join the app's at bind time.
     for module in args.imports:
         importlib.import_module(module)
-    return run_worker(dramatiq.get_broker(), settings, threads=args.threads, queues=args.queues)
+    # Every worker thread and the journal may hold a connection at once.
+    runtime = bootstrap(settings, pool_size=args.threads + 4)
+    serve_steps(runtime)
+    assert runtime.broker is not None
+    return run_worker(runtime.broker, settings, threads=args.threads, queues=args.queues)
 
 
 if __name__ == "__main__":

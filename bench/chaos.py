@@ -64,7 +64,6 @@ from bench.delivery import (
     NUMBER_RATE,
     BenchFailure,
     _tail,
-    environment,
     print_table,
     wait_started,
     worker_env,
@@ -675,13 +674,11 @@ def dead_letter_ids(url: str) -> list[int]:
 
 def requeue_all(url: str, ids: list[int]) -> Counter:
     """Through the code path of `recado dead-letters requeue ID...`, in one transaction."""
-    with environment({"DATABASE_URL": url}):
-        # Imported here: importing actors installs the broker on DATABASE_URL.
-        from actors.requeue import requeue
+    from actors.requeue import requeue
 
-        with psycopg.connect(url, **connect_kwargs("recado-chaos")) as conn:
-            outcomes = requeue(conn, ids, requeued_by="recado chaos")
-            conn.commit()
+    with psycopg.connect(url, **connect_kwargs("recado-chaos")) as conn:
+        outcomes = requeue(conn, ids, requeued_by="recado chaos")
+        conn.commit()
     return Counter(o.status for o in outcomes)
 
 

@@ -35,6 +35,7 @@ import dramatiq
 import psycopg
 from psycopg import Connection
 
+from actors.steps import step
 from bench.ingest import Measure, _raise_interrupt, scratch_database
 from db.conversations import live_conversation, upsert_contact
 from db.pool import connect_kwargs
@@ -59,15 +60,15 @@ LOG_TAIL_LINES = 40
 
 
 def _declare_noop_actor() -> None:
-    @dramatiq.actor(actor_name=NOOP_ACTOR, queue_name=QUEUE, max_retries=0)
+    @step(actor_name=NOOP_ACTOR, queue_name=QUEUE, max_retries=0)
     def bench_noop() -> None:
         """Nothing: what the broker, the worker and the step journal cost per message."""
 
 
-# A worker imports this module (`--import bench.delivery`) after the actors package installed
-# the app's broker: the no-op actor joins it there. The bench process itself runs as __main__
-# and builds the no-op messages by name, so it needs no broker of its own.
-if __name__ != "__main__" and "actors" in sys.modules:
+# A worker imports this module (`--import bench.delivery`) before it binds its steps to the
+# app's broker: the no-op actor joins them there. The bench process itself runs as __main__
+# and builds the no-op messages by name, so it declares nothing.
+if __name__ != "__main__":
     _declare_noop_actor()
 
 
@@ -112,20 +113,6 @@ class Verdict:
 
 class BenchFailure(Exception):
     """The run could not be measured; the message says why."""
-
-
-@contextmanager
-def environment(updates: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in updates}
-    os.environ.update(updates)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def worker_env(url: str, api_base_url: str, redis_url: str | None) -> dict[str, str]:
@@ -511,10 +498,8 @@ def run(
             settings={"pacing": {"number": NUMBER_RATE}},
         )  # fmt: skip
         conversations = create_recipients(conn, tenant.id, warm_up + args.messages + paced_most)
-        # Importing the actors builds this process's broker from DATABASE_URL (no I/O): it is
-        # only used to build send_message jobs, which queue_outbound writes on `conn`.
-        with environment({"DATABASE_URL": url}):
-            from actors.send import queue_outbound
+        # It builds send_message jobs, written on `conn`: no broker, no settings needed.
+        from actors.send import queue_outbound
 
         env = worker_env(url, f"{simulator.url}/v24.0", args.redis_url)
         with workers(args.processes, args.threads, env, log):

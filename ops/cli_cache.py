@@ -18,7 +18,6 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from db.answer_cache import reply_cache_results
-from db.pool import make_pool
 from db.tenants import Tenant, list_tenants, tenant_by_slug
 from domain.answer_cache import CacheStats, hit_rate
 from domain.settings import Settings
@@ -101,20 +100,19 @@ def clear(slug: str | None, all_tenants: bool, yes: bool) -> None:
 @contextmanager
 def _session() -> Iterator[_Session]:
     with database_url() as url:
-        # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
-        from actors.answer_cache import make_answer_cache
+        from actors.bootstrap import bootstrap
 
         settings = Settings.from_env({**os.environ, "DATABASE_URL": url})
-        pool = make_pool(url, application_name="recado-cli", max_size=2)
+        runtime = bootstrap(settings, name="recado-cli", pool_size=2, pool_timeout=2.0)
         try:
             backend = (
                 f"Redis at {_describe_redis(settings.redis_url)}"
                 if settings.redis_url
                 else "PostgreSQL"
             )
-            yield _Session(make_answer_cache(settings, pool), pool, backend)
+            yield _Session(runtime.answer_cache(), runtime.pool(), backend)
         finally:
-            pool.close()
+            runtime.close()
 
 
 @contextmanager

@@ -74,7 +74,7 @@ def run(
             Child("web server", web_server_argv(host=host, port=port, workers=WEB_WORKERS)),
             Child("workers", worker_argv(processes=processes, threads=threads)),
         ]  # fmt: skip
-        env = dict(os.environ)
+        env = {**os.environ, "DATABASE_URL": url}
         simulated = not env.get("WHATSAPP_API_BASE_URL", "").strip()
         if simulated:
             # No Graph API configured: replies go to the local simulator, which answers like
@@ -125,9 +125,9 @@ def run(
 def serve(host: str, port: int, workers: int) -> None:
     """The web server only (hypercorn, webapp.asgi:app): webhooks, health, metrics."""
     _check_port_free(host, port)
-    with database_url():
+    with database_url() as url:
         children = [Child("web server", web_server_argv(host=host, port=port, workers=workers))]
-        code = supervise_children(children, os.environ)
+        code = supervise_children(children, {**os.environ, "DATABASE_URL": url})
     sys.exit(code)
 
 
@@ -136,11 +136,12 @@ def serve(host: str, port: int, workers: int) -> None:
 @threads_option
 def worker(processes: int, threads: int) -> None:
     """The step workers, supervised: a dead worker process is restarted; SIGTERM drains them."""
-    with database_url():
-        # Imported only here: the actors read settings at import, after DATABASE_URL is known.
+    with database_url() as url:
         from actors.supervisor import supervise
 
-        code = supervise(processes=processes, threads=threads, env=os.environ)
+        code = supervise(
+            processes=processes, threads=threads, env={**os.environ, "DATABASE_URL": url}
+        )
     sys.exit(code)
 
 

@@ -1,12 +1,14 @@
 """`recado tenants settings`: how a tenant's assistant behaves (domain.tenant_settings)."""
 
 import json
+import os
 
 import click
 from psycopg import Connection
 
 from db.tenant_settings import set_setting, unset_setting
 from db.tenants import Tenant, tenant_by_id
+from domain.settings import Settings
 from domain.tenant_settings import (
     SETTINGS,
     describe_settings,
@@ -89,13 +91,18 @@ def _reschedule(conn: Connection, tenant: Tenant, key: str) -> tuple[int, int]:
     """Work already scheduled under the old value waits no longer than the new one allows:
     (replies brought forward, sends paced again)."""
     # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
+    from actors.pacing import make_pacer
     from actors.plan import reschedule_parked
     from actors.send import readmit_paced
 
     updated = tenant_by_id(conn, tenant.id)
     assert updated is not None
     replies = reschedule_parked(conn, updated)
-    sends = readmit_paced(conn, updated) if key == "pacing" else 0
+    sends = 0
+    if key == "pacing":
+        # The pacer the workers use (Redis when REDIS_URL is set), from this command's settings.
+        settings = Settings.from_env({**os.environ, "DATABASE_URL": conn.info.dsn})
+        sends = readmit_paced(conn, updated, make_pacer(settings.redis_url))
     return replies, sends
 
 

@@ -36,8 +36,8 @@ def describe(url: str) -> str:
 def database_url() -> Iterator[str]:
     """DATABASE_URL if set; else the embedded server, stopped on exit if this call started it.
 
-    The embedded URL is exported as DATABASE_URL meanwhile: child processes and modules that
-    read settings at import (actors.runtime) must see the same database as this command.
+    The environment is left as it is: whoever needs the URL (settings, child processes) is
+    given it.
     """
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
@@ -50,11 +50,9 @@ def database_url() -> Iterator[str]:
         url = start_embedded(VAR_DIR)
     except EmbeddedPostgresError as exc:
         raise click.ClickException(str(exc)) from exc
-    os.environ["DATABASE_URL"] = url
     try:
         yield url
     finally:
-        os.environ.pop("DATABASE_URL", None)
         if started:
             stop_embedded(VAR_DIR)
 

@@ -2,8 +2,9 @@
 
 The server is DATABASE_URL's when set, else the one on 127.0.0.1:5432 when it answers, else an
 embedded one under ./var/. The suite creates its own database there on first use (pure tests
-never connect) and drops it at the end. DATABASE_URL is pointed at that database before any test
-module imports `actors`, whose broker reads it at import.
+never connect) and drops it at the end. The suite reads its settings from the environment once
+(`SETTINGS`, after pointing DATABASE_URL at that database) and bootstraps the workers' runtime
+from them, as a worker process does.
 """
 
 import os
@@ -18,6 +19,7 @@ from psycopg import sql
 
 from db.migrate import migrate
 from db.pool import SESSION_OPTIONS, connect
+from domain.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -46,7 +48,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-# The Graph API simulator's address and short delivery timings, fixed before `actors` reads them.
+# The Graph API simulator's address and short delivery timings, in the suite's settings.
 GRAPH_API_PORT = _free_port()
 os.environ["WHATSAPP_API_BASE_URL"] = f"http://127.0.0.1:{GRAPH_API_PORT}/v24.0"
 os.environ["RECADO_SEND_EVIDENCE_WAIT_SECONDS"] = "3"
@@ -66,6 +68,8 @@ SERVER_URL = _server_url()
 TEST_DATABASE = f"recado_test_{os.getpid()}"
 TEST_DATABASE_URL = _database_url(SERVER_URL, TEST_DATABASE)
 os.environ["DATABASE_URL"] = TEST_DATABASE_URL
+# Subprocesses the tests start read the same environment.
+SETTINGS = Settings.from_env(os.environ)
 
 
 def _admin(statement: sql.Composable) -> None:
@@ -116,6 +120,17 @@ WHERE schemaname IN ('public', 'dramatiq') AND tablename <> 'recado_migrations'
 """
 
 
+@pytest.fixture(scope="session")
+def runtime(database_url: str):
+    """The workers' runtime, installed for the steps the `worker` fixture (or a test) runs."""
+    from actors.bootstrap import bootstrap, serve_steps
+
+    runtime = bootstrap(SETTINGS)
+    serve_steps(runtime)
+    yield runtime
+    runtime.close()
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to an emptied test database."""
@@ -147,10 +162,9 @@ def tenant(db: psycopg.Connection):
 
 @pytest.fixture
 def app(db: psycopg.Connection):
-    from domain.settings import Settings
     from webapp import create_app
 
-    flask_app = create_app(Settings.from_env(os.environ))
+    flask_app = create_app(SETTINGS)
     yield flask_app
     flask_app.extensions["recado.pool"].close()
 
@@ -177,13 +191,11 @@ def live_server(app) -> Iterator[str]:
 
 
 @pytest.fixture
-def worker(db: psycopg.Connection) -> Iterator[None]:
+def worker(db: psycopg.Connection, runtime) -> Iterator[None]:
     """A real Dramatiq worker on the app's broker, consuming in this process's threads."""
     import dramatiq
 
-    import actors
-
-    dramatiq_worker = dramatiq.Worker(actors.broker, worker_threads=4, worker_timeout=100)
+    dramatiq_worker = dramatiq.Worker(runtime.broker, worker_threads=4, worker_timeout=100)
     dramatiq_worker.start()
     try:
         yield

@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from db.pool import make_pool
+from actors.bootstrap import bootstrap
 from domain.settings import Settings
 
 # Meta's envelopes stay far below this; anything larger is refused before it is read.
@@ -13,19 +13,17 @@ BODY_SECONDS = 10.0
 
 
 def create_app(settings: Settings) -> Flask:
-    # Importing actors installs Sentry (Flask integration included) and the broker whose
-    # messages the webhooks write.
-    import actors  # noqa: F401
+    """The app for `settings`, and only them: its own pool, secret key, Sentry and broker."""
     from webapp import health, webhooks
 
+    # Short timeout: with the database down a webhook must answer 503 fast so Meta retries.
+    runtime = bootstrap(settings, name="recado-web", pool_size=8, pool_timeout=1.5)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["SECRET_KEY"] = settings.secret_key
     app.extensions["recado.settings"] = settings
-    # Short timeout: with the database down a webhook must answer 503 fast so Meta retries.
-    app.extensions["recado.pool"] = make_pool(
-        settings.database_url, application_name="recado-web", max_size=8, timeout=1.5
-    )
+    app.extensions["recado.runtime"] = runtime
+    app.extensions["recado.pool"] = runtime.pool()
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
     return app

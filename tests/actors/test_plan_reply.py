@@ -16,7 +16,7 @@ from domain.channels.whatsapp_envelopes import encode, text_envelope
 from ops.simulators.graph_api import GraphApiSimulator, SimulatorConfig, TenantRoute
 from ops.simulators.llm import CHAT_PATH, EMBEDDINGS_PATH, LlmSimulator, LlmSimulatorConfig
 from tests.actors.test_send_pacing import WorkerProcesses
-from tests.conftest import GRAPH_API_PORT, LLM_API_PORT, count, signed_headers
+from tests.conftest import GRAPH_API_PORT, LLM_API_PORT, SETTINGS, count, signed_headers
 from tests.domain.sample_profile import CLINIC_PROFILE
 
 PHONE_NUMBER_ID = "106540352242922"
@@ -177,7 +177,6 @@ def test_a_burst_longer_than_the_history_is_answered_and_read_whole(
 def test_a_huge_text_is_stored_whole_and_reaches_the_model_capped(
     db, clinic, client, graph, llm, worker
 ):
-    from actors import runtime
     from webapp import MAX_BODY_BYTES
 
     # As large as a webhook body may carry: about 1 MiB.
@@ -186,7 +185,7 @@ def test_a_huge_text_is_stored_whole_and_reaches_the_model_capped(
     wait_for(lambda: len(sent_texts(graph)) == 1, what="one reply sent")
     stored = db.execute("SELECT length(text) FROM messages WHERE direction = 'in'").fetchone()
     assert stored == (len(huge),)
-    budget = runtime.settings.prompt_budget
+    budget = SETTINGS.prompt_budget
     ((sent,),) = [call.user_texts for call in chat_calls(llm)]
     assert len(sent) <= budget.message_chars and sent.startswith("Hola, les escribo")
     prompt_tokens, instructions, messages_cut, chars_cut = db.execute(
@@ -476,12 +475,17 @@ def test_a_refused_call_answers_from_the_profile_at_once(db, clinic, client, gra
     assert len(chat_calls(llm)) == 1
 
 
-def test_without_a_key_the_profile_answers(db, clinic, client, graph, llm, worker, monkeypatch):
-    from actors import runtime
+def test_without_a_key_the_profile_answers(db, clinic, client, graph, llm, worker, runtime):
+    from actors.runtime import Runtime, install
 
-    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, openai_api_key=None))
-    say(client, "¿a qué hora abren?")
-    wait_for(lambda: len(sent_texts(graph)) == 1)
+    keyless = Runtime(replace(SETTINGS, openai_api_key=None))
+    install(keyless)
+    try:
+        say(client, "¿a qué hora abren?")
+        wait_for(lambda: len(sent_texts(graph)) == 1)
+    finally:
+        install(runtime)
+        keyless.close()
     assert [(r[1], r[4]) for r in replies(db)] == [("fallback", "no_key")]
     assert llm.calls == []
 

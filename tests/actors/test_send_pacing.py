@@ -438,7 +438,7 @@ def test_two_worker_processes_hold_the_pace(
 
 
 def test_a_send_deferred_by_the_number_spends_no_recipient_slot(
-    db, tenant, redis_client: redis.Redis
+    db, tenant, redis_client: redis.Redis, runtime
 ) -> None:
     from actors.send import _admission
     from db import outbox
@@ -468,7 +468,7 @@ def test_a_send_deferred_by_the_number_spends_no_recipient_slot(
         with db.transaction():
             row = outbox.lock_for_send(db, tenant.id, message_id)
             assert row is not None
-            return _admission(Locks(db), paced, row, datetime.now(UTC))
+            return _admission(runtime, Locks(db), paced, row, datetime.now(UTC))
 
     assert admission(first) is None  # takes the number's one slot for this second
     # Nothing has gone to the second recipient: only the number's pace (< 1 s) may hold it,

@@ -5,8 +5,9 @@ A worker process loads them either way:
     python -m tests.support.load_actors --threads 4
 
 Runs that matter are recorded in `load_runs` (tests.support.LOAD_RUNS_TABLE_SQL; the test creates
-it), one row per run, so duplicates are countable. Tests build messages by actor name and never
-import this module (importing it builds a broker from the environment).
+it), one row per run, so duplicates are countable. Tests build messages by actor name. Run on
+their own, these actors get a broker of their own, without the app's step journal; imported by
+`actors.worker`, they join the app's steps on its broker.
 """
 
 import argparse
@@ -22,7 +23,8 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 from psycopg_pool import ConnectionPool
 
-from actors.broker import build_broker
+from actors.bootstrap import bootstrap
+from actors.steps import bind, step
 from actors.worker import LOG_FORMAT, run_worker
 from db.pool import make_pool
 from domain.settings import Settings
@@ -30,17 +32,13 @@ from domain.settings import Settings
 # A queue no worker consumes: rows the broker writes there keep their insert-time mtime.
 PARKED_QUEUE = "parked"
 
-settings = Settings.from_env(os.environ)
-broker = build_broker(settings, middleware=[CurrentMessage()])
-dramatiq.set_broker(broker)
-
-
 _pool_lock = threading.Lock()
 
 
 @functools.cache
 def _pool() -> ConnectionPool:
-    return make_pool(settings.database_url, application_name="load-actors", max_size=16, timeout=30)
+    url = os.environ["DATABASE_URL"]
+    return make_pool(url, application_name="load-actors", max_size=16, timeout=30)
 
 
 def _record(key: str) -> None:
@@ -51,28 +49,28 @@ def _record(key: str) -> None:
         conn.execute("INSERT INTO load_runs (key, pid) VALUES (%s, %s)", (key, os.getpid()))
 
 
-@dramatiq.actor(max_retries=0)
+@step(max_retries=0)
 def noop() -> None:
     pass
 
 
-@dramatiq.actor(max_retries=0)
+@step(max_retries=0)
 def record(key: str) -> None:
     _record(key)
 
 
-@dramatiq.actor(max_retries=0)
+@step(max_retries=0)
 def sleep_then_record(key: str, seconds: float) -> None:
     time.sleep(seconds)
     _record(key)
 
 
-@dramatiq.actor(max_retries=2, min_backoff=20, max_backoff=100)
+@step(max_retries=2, min_backoff=20, max_backoff=100)
 def always_fail() -> None:
     raise RuntimeError("always fails")
 
 
-@dramatiq.actor(max_retries=10)
+@step(max_retries=10)
 def fail_then_record(key: str, failures: int, backoff_ms: int) -> None:
     """Fails its first `failures` attempts (through the delay queue), then records one run."""
     message = CurrentMessage.get_current_message()
@@ -82,9 +80,10 @@ def fail_then_record(key: str, failures: int, backoff_ms: int) -> None:
     _record(key)
 
 
-@dramatiq.actor(max_retries=0)
+@step(max_retries=0)
 def probe_session(key: str) -> None:
     """Records the broker session's TimeZone and parks a message inserted by the broker."""
+    broker = probe_session.broker
     conn = broker.pool.getconn()
     try:
         with conn, conn.cursor() as cur:
@@ -101,7 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
-    return run_worker(broker, settings, threads=args.threads)
+    settings = Settings.from_env(os.environ)
+    runtime = bootstrap(settings, middleware=[CurrentMessage()])
+    assert runtime.broker is not None
+    bind(runtime.broker)
+    return run_worker(runtime.broker, settings, threads=args.threads)
 
 
 if __name__ == "__main__":

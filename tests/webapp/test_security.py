@@ -13,7 +13,7 @@ import sentry_sdk
 
 from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelope
 from tests.actors.test_sentry_reporting import SentryIngest
-from tests.conftest import count, queued_jobs, signed_headers
+from tests.conftest import SETTINGS, count, queued_jobs, signed_headers
 from webapp import MAX_BODY_BYTES
 
 ACME_PHONE_NUMBER_ID = "106540352242922"
@@ -120,14 +120,13 @@ def test_handshake_token_of_one_tenant_does_not_verify_another(client, tenant, b
 @pytest.fixture
 def sentry_events():
     """This process reports to a local stand-in for Sentry, through recado's own Sentry setup."""
-    from actors.runtime import settings
     from actors.telemetry import init_sentry
 
     ingest = SentryIngest()
     threading.Thread(target=ingest.serve_forever, daemon=True).start()
     init_sentry(
         dataclasses.replace(
-            settings, sentry_dsn=f"http://publickey@127.0.0.1:{ingest.server_port}/1"
+            SETTINGS, sentry_dsn=f"http://publickey@127.0.0.1:{ingest.server_port}/1"
         )
     )
     try:
