@@ -1,6 +1,7 @@
 """Importing any module of the packages has no side effects: no connection opened, no setting
-read from the environment, no Sentry or broker started. Entry points (`webapp.wsgi`, the
-`__main__` modules) are where a process reads its settings and bootstraps; they are left out."""
+read from the environment, no Sentry or broker started. Entry points (`webapp.wsgi`,
+`webapp.asgi`, the `__main__` modules) are where a process reads its settings and bootstraps;
+they are left out."""
 
 import json
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("domain", "db", "actors", "webapp", "ops")
-ENTRY_POINTS = ("webapp.wsgi",)
+ENTRY_POINTS = ("webapp.wsgi", "webapp.asgi")
 
 # Runs in a fresh interpreter: watches the environment, Sentry and brokers, imports every module.
 _PROBE = textwrap.dedent(

@@ -61,7 +61,7 @@ def test_a_provider_id_held_may_be_taken_again_after_the_row(db, tenant) -> None
 
 
 def test_a_send_checking_its_evidence_while_the_status_is_applied_does_not_deadlock(
-    db, tenant
+    db, tenant, runtime
 ) -> None:
     """The status step holds the provider id's lock and then wants the message's row. A send
     whose outcome is unknown finds that status stored and records its id: it must not hold the
@@ -73,7 +73,7 @@ def test_a_send_checking_its_evidence_while_the_status_is_applied_does_not_deadl
 
     def send() -> None:
         try:
-            _prepare(message_id)
+            _prepare(runtime, message_id)
         except BaseException as error:
             failures.append(error)
 

@@ -104,6 +104,7 @@ def test_the_app_reports_to_the_sentry_of_its_settings(db):
     finally:
         sentry_sdk.init()  # back to no reporting for the rest of the suite
         ingest.shutdown()
+        ingest.server_close()
         app.extensions["recado.runtime"].close()
 
 
