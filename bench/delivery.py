@@ -42,6 +42,7 @@ from db.pool import connect_kwargs
 from db.queue import enqueue as insert_jobs
 from db.tenants import create_tenant
 from domain.outbox import callback_data
+from domain.tenant_settings import MAX_BURST, MAX_PER_SECOND
 from ops.database import database_url, describe
 from ops.processes import _die_with_parent, stop
 from ops.simulators.graph_api import GraphApiSimulator, SimulatorConfig, TenantRoute
@@ -52,7 +53,8 @@ CHANNEL = "whatsapp"
 # The send step's queue: the no-op jobs wait in the same queue, behind the same consumers.
 QUEUE = "send"
 NOOP_ACTOR = "bench_noop"
-NUMBER_RATE = {"per_second": 100_000, "burst": 100_000}
+# The most a tenant may set: far above what two cores send, so pacing never holds a send here.
+NUMBER_RATE = {"per_second": MAX_PER_SECOND, "burst": MAX_BURST}
 POLL_SECONDS = 0.05
 # Workers that are not up by then will not be.
 START_TIMEOUT_SECONDS = 60.0

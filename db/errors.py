@@ -31,14 +31,25 @@ class UnstorableValue(PermanentError):
     """PostgreSQL refuses a value (too large to index, invalid for its type), and always will."""
 
 
+class SchemaMissing(PermanentError):
+    """A table or column the code expects does not exist: the database is not migrated."""
+
+
+class StatementRefused(PermanentError):
+    """The server refused a statement for a reason none of the above names (a constraint, a
+    trigger, a bug); the message is the server's own."""
+
+
 # Besides class 08 (connection exception) and client-side failures, which carry no SQLSTATE:
 # the server shutting down or starting up, and no connection slot left.
 _UNREACHABLE = frozenset({"57P01", "57P02", "57P03", "53300"})
 _CONFLICTS = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+_MISSING = frozenset({"42P01", "42703"})  # undefined_table, undefined_column
 
 
 def translate(error: psycopg.Error) -> Exception | None:
-    """The recado error for a driver error, or None when it is none of the above (a bug)."""
+    """The recado error for a driver error; None for a client-side misuse without a SQLSTATE
+    (a closed cursor, a bad parameter), which is a bug in our code."""
     sqlstate = error.sqlstate
     if isinstance(error, psycopg.OperationalError) and (
         sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNREACHABLE
@@ -52,6 +63,10 @@ def translate(error: psycopg.Error) -> Exception | None:
     if isinstance(error, psycopg.DataError | pg_errors.ProgramLimitExceeded):
         # The message can quote the value; only the kind of refusal travels on.
         return UnstorableValue(f"value refused by PostgreSQL: {type(error).__name__}")
+    if sqlstate in _MISSING:
+        return SchemaMissing(error.diag.message_primary or type(error).__name__)
+    if sqlstate is not None:
+        return StatementRefused(error.diag.message_primary or type(error).__name__)
     return None
 
 

@@ -3,9 +3,15 @@
 import os
 
 import click
-import psycopg
-from psycopg import errors as pg_errors
 
+from db.errors import (
+    DatabaseUnavailable,
+    QueryTimedOut,
+    SchemaMissing,
+    StatementRefused,
+    TransactionConflict,
+    translated,
+)
 from domain.text import visible
 from ops import (
     cli_cache,
@@ -38,14 +44,15 @@ class RecadoGroup(click.Group):
 
     def _invoke_readably(self, ctx: click.Context) -> object:
         try:
-            return super().invoke(ctx)
-        except pg_errors.UndefinedTable as exc:
+            with translated():
+                return super().invoke(ctx)
+        except SchemaMissing as exc:
             raise click.ClickException(
-                f"the database is not migrated ({exc.diag.message_primary}): "
-                "run `recado db migrate` first"
+                f"the database is not migrated ({exc}): run `recado db migrate` first"
             ) from exc
-        except psycopg.OperationalError as exc:
-            reason = " ".join(str(exc).split()) or type(exc).__name__
+        except (DatabaseUnavailable, QueryTimedOut, TransactionConflict, StatementRefused) as exc:
+            # The driver's own words (which server, which refusal): the cause says more.
+            reason = " ".join(str(exc.__cause__ or exc).split()) or type(exc).__name__
             where = describe(os.environ.get("DATABASE_URL", ""))
             raise click.ClickException(
                 f"PostgreSQL at {where} failed: {reason} (check DATABASE_URL and the server)"

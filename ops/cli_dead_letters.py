@@ -8,11 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import click
-import psycopg
 from psycopg import Connection
 
 from db.dead_letters import discard as discard_dead_letters
 from db.dead_letters import get_dead_letter, list_dead_letters, requeue_history
+from db.errors import (
+    QueryTimedOut,
+    StatementRefused,
+    TransactionConflict,
+    UnstorableValue,
+    translated,
+)
 from ops.database import cli_connection
 from ops.options import LIMIT, ROW_ID
 from ops.output import echo, format_table, format_time
@@ -170,13 +176,13 @@ def _requeue_one(conn: Connection, dead_letter_id: int, operator: str) -> "Reque
     from actors.requeue import RequeueOutcome, requeue_one
 
     try:
-        outcome = requeue_one(conn, dead_letter_id, requeued_by=operator)
-        conn.commit()
-    except psycopg.Error as error:
-        if conn.broken:
-            raise
+        with translated():
+            outcome = requeue_one(conn, dead_letter_id, requeued_by=operator)
+            conn.commit()
+    except (StatementRefused, TransactionConflict, QueryTimedOut, UnstorableValue) as error:
+        # This letter only: a lost connection (DatabaseUnavailable) ends the command.
         conn.rollback()
-        reason = error.diag.message_primary or str(error) or type(error).__name__
+        reason = str(error) or type(error).__name__
         outcome = RequeueOutcome(dead_letter_id, "failed", None, _one_line(reason, 200))
     echo(f"{dead_letter_id}: {_describe(outcome)}")
     return outcome

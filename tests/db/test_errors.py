@@ -11,6 +11,8 @@ import pytest
 from db.errors import (
     DatabaseUnavailable,
     QueryTimedOut,
+    SchemaMissing,
+    StatementRefused,
     TransactionConflict,
     UnstorableValue,
     translated,
@@ -86,10 +88,22 @@ def test_a_statement_timeout_is_a_timed_out_query_not_an_unreachable_database():
         conn.execute("SELECT pg_sleep(1)")
 
 
-def test_other_operational_errors_are_left_as_they_are():
+def test_other_server_errors_are_refused_statements_with_the_servers_message():
     # A lock_timeout is an OperationalError too, but neither unreachable nor a timed-out query.
     with connect() as holder, connect() as conn:
         holder.execute("SELECT pg_advisory_lock(7263145999)")
-        with pytest.raises(psycopg.errors.LockNotAvailable), translated():
+        with pytest.raises(StatementRefused) as raised, translated():
             conn.execute("SET lock_timeout = '10ms'")
             conn.execute("SELECT pg_advisory_lock(7263145999)")
+    assert "lock timeout" in str(raised.value)
+    assert isinstance(raised.value.__cause__, psycopg.errors.LockNotAvailable)
+
+
+def test_a_missing_table_says_the_schema_is_missing():
+    with connect() as conn, pytest.raises(SchemaMissing, match="no_such_table"), translated():
+        conn.execute("SELECT * FROM no_such_table")
+
+
+def test_client_side_misuse_stays_the_drivers():
+    with connect() as conn, pytest.raises(psycopg.ProgrammingError), translated():
+        conn.execute("SELECT %s, %s", (1,))
