@@ -1,4 +1,5 @@
-"""The Dramatiq broker on PostgreSQL: dramatiq-pg, hardened. The only module importing dramatiq_pg.
+"""The Dramatiq broker on PostgreSQL: dramatiq-pg, hardened. The only module importing dramatiq_pg;
+the SQL it runs is in db/broker_queue.py.
 
 What the stock consumer gets wrong under load, and what this one does instead
 (shared/notes/dramatiq-pg.md has the measurements):
@@ -53,38 +54,6 @@ CONNECT_TIMEOUT_SECONDS = 5
 # which hands out the delayed messages whose eta has passed.
 FULL_PREFETCH_WAIT_SECONDS = 0.05
 
-
-# Only the row this consumer took (same queue, still consumed): after a retry the row already
-# belongs to the delay queue. No NOTIFY: nothing listens for acks, and NOTIFY serialises commits.
-_FINISH = """
-UPDATE dramatiq.queue SET state = %(state)s, message = %(message)s, mtime = now()
-WHERE message_id = %(message_id)s AND queue_name = %(queue_name)s AND state = 'consumed'
-"""
-
-# Pending messages are announced by id only: the consume statement reads the row itself.
-_PENDING = """
-SELECT jsonb_build_object('message_id', message_id::text)::text
-FROM dramatiq.queue
-WHERE queue_name = %s AND state IN ('queued', 'consumed')
-ORDER BY mtime
-"""
-
-# Give back prefetched messages on shutdown and announce them so a live worker takes them now.
-_REQUEUE = """
-WITH requeued AS (
-    UPDATE dramatiq.queue SET state = 'queued', mtime = now()
-    WHERE message_id = ANY(%(message_ids)s::uuid[]) AND queue_name = %(queue_name)s
-        AND state = 'consumed'
-    RETURNING message_id
-)
-SELECT pg_notify(
-    'dramatiq.' || %(queue_name)s || '.enqueue',
-    jsonb_build_object('message_id', message_id::text)::text
-)
-FROM requeued
-"""
-
-_UNLOCK = "SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k"
 
 # Housekeeping jobs take these transaction-level locks so one worker process runs each at a time.
 SWEEP_JOB_LOCK = 7_263_145_101
@@ -250,7 +219,7 @@ class HardenedConsumer(PostgresConsumer):
     def _finish(self, message: MessageProxy, state: str) -> None:
         with _pooled_cursor(self.pool) as curs:
             curs.execute(
-                _FINISH,
+                broker_queue.FINISH_SQL,
                 {
                     "state": state,
                     "message": Json(tidy4json(message)),
@@ -281,14 +250,14 @@ class HardenedConsumer(PostgresConsumer):
                 break
         if locks:
             with _cursor(self.get_consume_conn()) as curs:
-                curs.execute(_UNLOCK, (locks,))
+                curs.execute(broker_queue.UNLOCK_SQL, (locks,))
 
     @raise_connection_error
     def fetch_pending_notifies(self) -> list[Notify]:
         # Opens the listening connection first, so nothing announced after this SELECT is missed.
         self.get_listen_conn()
         with _cursor(self.get_consume_conn()) as curs:
-            curs.execute(_PENDING, (self.queue_name,))
+            curs.execute(broker_queue.PENDING_SQL, (self.queue_name,))
             channel = f"dramatiq.{self.queue_name}.enqueue"
             return [Notify(0, channel, payload) for (payload,) in curs]
 
@@ -306,13 +275,13 @@ class HardenedConsumer(PostgresConsumer):
         # the locks are free; a consumer locking one meanwhile waits for the commit, then takes it.
         with transaction(self.get_consume_conn()) as curs:
             curs.execute(
-                _REQUEUE,
+                broker_queue.REQUEUE_SQL,
                 {
                     "message_ids": [m.message_id for m in messages],
                     "queue_name": self.queue_name,
                 },
             )
-            curs.execute(_UNLOCK, (locks,))
+            curs.execute(broker_queue.UNLOCK_SQL, (locks,))
         for message in messages:
             self.in_processing.discard(message.message_id)
 

@@ -245,3 +245,38 @@ def take_parked(
     }
     statement = _TAKE_PARKED.replace("{table}", _SCOPES[scope])
     return [row[0] for row in cur.execute(statement, params).fetchall()]
+
+
+# What the broker (actors/broker.py) runs through dramatiq-pg's psycopg2 connections.
+
+# Only the row this consumer took (same queue, still consumed): after a retry the row already
+# belongs to the delay queue. No NOTIFY: nothing listens for acks, and NOTIFY serialises commits.
+FINISH_SQL = """
+UPDATE dramatiq.queue SET state = %(state)s, message = %(message)s, mtime = now()
+WHERE message_id = %(message_id)s AND queue_name = %(queue_name)s AND state = 'consumed'
+"""
+
+# Pending messages are announced by id only: the consume statement reads the row itself.
+PENDING_SQL = """
+SELECT jsonb_build_object('message_id', message_id::text)::text
+FROM dramatiq.queue
+WHERE queue_name = %s AND state IN ('queued', 'consumed')
+ORDER BY mtime
+"""
+
+# Give back prefetched messages on shutdown and announce them so a live worker takes them now.
+REQUEUE_SQL = """
+WITH requeued AS (
+    UPDATE dramatiq.queue SET state = 'queued', mtime = now()
+    WHERE message_id = ANY(%(message_ids)s::uuid[]) AND queue_name = %(queue_name)s
+        AND state = 'consumed'
+    RETURNING message_id
+)
+SELECT pg_notify(
+    'dramatiq.' || %(queue_name)s || '.enqueue',
+    jsonb_build_object('message_id', message_id::text)::text
+)
+FROM requeued
+"""
+
+UNLOCK_SQL = "SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k"

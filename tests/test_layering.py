@@ -14,11 +14,6 @@ PROJECT_PACKAGES = frozenset(
     path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != ".venv"
 )
 
-# SQL outside db/ that belongs where it is, each with its reason.
-SQL_EXCEPTIONS = {
-    # The broker's SQL lives in one module, the only one that knows which broker runs.
-    "actors/broker.py",
-}
 # Upper-case SQL statements as the project writes them; prose rarely reads like this.
 SQL = re.compile(
     r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+INTO\b|\bUPDATE\s+[\w.]+\s+SET\b|\bDELETE\s+FROM\b"
@@ -77,8 +72,6 @@ def test_sql_lives_in_db() -> None:
     for package in ("webapp", "actors", "ops"):
         for path, tree in modules(package):
             where = path.relative_to(ROOT).as_posix()
-            if where in SQL_EXCEPTIONS:
-                continue
             skip = docstrings(tree)
             found.extend(
                 f"{where}:{node.lineno} {node.value[:60]!r}"
@@ -89,13 +82,6 @@ def test_sql_lives_in_db() -> None:
                 and SQL.search(node.value)
             )
     assert found == []
-
-
-def test_sql_exceptions_still_hold_sql() -> None:
-    # A stale exception would let SQL back into its module unnoticed after a move.
-    for where in SQL_EXCEPTIONS:
-        text = (ROOT / where).read_text(encoding="utf-8")
-        assert SQL.search(text), where
 
 
 def test_shipped_packages_need_only_shipped_packages_never_the_tests() -> None:
