@@ -170,9 +170,10 @@ def list_dead_letters(
     actor: str | None = None,
     since: datetime | None = None,
     states: Sequence[str] = ("dead",),
-    limit: int = 100,
+    limit: int | None = 100,
     tenant_id: int | None = None,
 ) -> list[DeadLetter]:
+    """Newest first; `limit` None: all of them (LIMIT NULL)."""
     cur = conn.cursor(row_factory=class_row(DeadLetter))
     return cur.execute(
         f"""
