@@ -13,7 +13,7 @@ help:
 	@echo "make run    start recado locally (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test   run the whole test suite against a real PostgreSQL"
 	@echo "make test-fast  the pure tests only (domain rules, layering): no database, seconds"
-	@echo "make lint   ruff check and format check"
+	@echo "make lint   ruff check, format check and mypy (strict on domain and db)"
 	@echo "make bench  webhook ingest benchmark (bench/ingest.py)"
 	@echo "Extra arguments: make run ARGS='--port 9000'"
 
@@ -40,6 +40,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy domain db webapp actors ops
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest $(ARGS)

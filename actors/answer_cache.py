@@ -12,12 +12,13 @@ import math
 import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis
 from psycopg_pool import ConnectionPool
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.typing import EncodableT, FieldT, ZSetRangeResponse
 
 from db.answer_cache import (
     cache_stats,
@@ -179,7 +180,7 @@ class RedisAnswerCache:
     ) -> CacheHit | None:
         key = self._entry_key(tenant_id, _member(scope, question))
         try:
-            values = self._client.hmget(key, _FIELDS)
+            values = _bytes_values(self._client.hmget(key, _FIELDS))
             if values[0] is None:
                 return None
             entry = _entry(values)
@@ -198,16 +199,14 @@ class RedisAnswerCache:
     ) -> CacheHit | None:
         tag = _scope_tag(scope) + ":"
         try:
-            members = [
-                member.decode()
-                for member in self._client.zrangebyscore(
-                    self._index_key(tenant_id),
-                    f"({now.timestamp()}",
-                    "+inf",
-                    start=0,
-                    num=self._max_entries,
-                )
-            ]
+            found = self._client.zrangebyscore(
+                self._index_key(tenant_id),
+                f"({now.timestamp()}",
+                "+inf",
+                start=0,
+                num=self._max_entries,
+            )
+            members = [member.decode() for member in _bytes_members(found)]
             mine = [member for member in members if member.startswith(tag)]
             members_of: dict[str, str] = {}
             entries = []
@@ -242,7 +241,7 @@ class RedisAnswerCache:
         key = self._entry_key(tenant_id, member)
         index = self._index_key(tenant_id)
         expires_at = expiry(ttl_class, now)
-        fields: dict[str, str | bytes] = {
+        fields: dict[FieldT, EncodableT] = {
             "question": question,
             "answer": answer,
             "ttl_class": str(ttl_class),
@@ -267,7 +266,9 @@ class RedisAnswerCache:
         tenants = [tenant_id] if tenant_id is not None else self._tenants()
         result = []
         for tenant in sorted(tenants):
-            scored = self._client.zrange(self._index_key(tenant), 0, -1, withscores=True)
+            scored = _scored_members(
+                self._client.zrange(self._index_key(tenant), 0, -1, withscores=True)
+            )
             if not scored:
                 continue
             pipe = self._client.pipeline(transaction=False)
@@ -315,7 +316,9 @@ class RedisAnswerCache:
         index = self._index_key(tenant_id)
         expired = self._client.zrangebyscore(index, "-inf", now.timestamp())
         beyond = self._client.zrange(index, 0, -(self._max_entries + 1))
-        victims = {member.decode() for member in (*expired, *beyond)}
+        victims = {
+            member.decode() for member in (*_bytes_members(expired), *_bytes_members(beyond))
+        }
         if not victims:
             return
         pipe = self._client.pipeline(transaction=True)
@@ -364,6 +367,22 @@ def _member(scope: str, question: str) -> str:
 
 def _scope_tag(scope: str) -> str:
     return hashlib.sha256(scope.encode()).hexdigest()[:16]
+
+
+# The client returns bytes (decode_responses is off, see make_answer_cache): redis-py types every
+# reply as bytes or str whatever the client, so these casts say which one it is.
+
+
+def _bytes_values(values: list[bytes | str | None]) -> list[bytes | None]:
+    return cast(list[bytes | None], values)
+
+
+def _bytes_members(members: ZSetRangeResponse) -> list[bytes]:
+    return cast(list[bytes], members)
+
+
+def _scored_members(members: ZSetRangeResponse) -> list[tuple[bytes, float]]:
+    return cast(list[tuple[bytes, float]], members)
 
 
 def _entry(values: Sequence[bytes | None]) -> CacheEntry:

@@ -36,6 +36,7 @@ from dramatiq_pg.utils import (
     transaction,
     wait_for_notifies,
 )
+from psycopg.rows import DictRow
 from psycopg2.extensions import Notify, connection, cursor
 from psycopg2.extras import Json
 from psycopg2.pool import ThreadedConnectionPool
@@ -137,6 +138,10 @@ class HardenedPostgresBroker(PostgresBroker):
 class HardenedConsumer(PostgresConsumer):
     """Runs on its queue's consumer thread, except ack/nack which worker threads call."""
 
+    # Set by PostgresConsumer, which is untyped: the pooled connections held, if any.
+    _listen_conn: connection | None
+    _consume_conn: connection | None
+
     def __init__(
         self,
         *,
@@ -151,7 +156,7 @@ class HardenedConsumer(PostgresConsumer):
         # Seconds, not whole seconds as stock code rounds them: a short worker_timeout keeps
         # delayed messages (retries, paced sends) on time without a busy loop.
         self.timeout = timeout / 1000
-        self.notifies: deque = deque()
+        self.notifies: deque[Notify] = deque()
         # Lock keys of messages whose ack/nack has committed, released by the consumer thread.
         self.unlock_q: SimpleQueue[int] = SimpleQueue()
         self._slot_freed = threading.Condition()
@@ -336,7 +341,7 @@ class Housekeeping:
         self.first_purge_after = first_purge_after
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
-        self._conn: psycopg.Connection | None = None
+        self._conn: psycopg.Connection[DictRow] | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -402,7 +407,7 @@ class Housekeeping:
             )
         return deleted
 
-    def _connection(self) -> psycopg.Connection:
+    def _connection(self) -> psycopg.Connection[DictRow]:
         if self._conn is None or self._conn.closed:
             self._conn = connect(
                 self.settings.database_url,

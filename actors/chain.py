@@ -16,7 +16,7 @@ def encode(message: dramatiq.Message) -> dict:
 
 
 def enqueue(
-    conn: Connection, messages: Iterable[dramatiq.Message], *, delay_ms: int | None = None
+    conn: Connection[object], messages: Iterable[dramatiq.Message], *, delay_ms: int | None = None
 ) -> None:
     """Queue messages on `conn`'s transaction: they exist if and only if it commits."""
     if delay_ms:

@@ -70,7 +70,7 @@ def apply_status_update(locks: Locks, event: StoredEvent, update: StatusUpdate) 
 
 
 def _record_status(
-    conn: Connection,
+    conn: Connection[object],
     message: OutboundMessage,
     current: DeliveryStatus,
     new: DeliveryStatus,
@@ -102,7 +102,7 @@ def _record_status(
 
 
 def report_failed_delivery(
-    conn: Connection, message: OutboundMessage, errors: Sequence[ProviderError]
+    conn: Connection[object], message: OutboundMessage, errors: Sequence[ProviderError]
 ) -> None:
     """The provider gave up on a message it had accepted: as loud as a failed send step.
 

@@ -31,7 +31,7 @@ class Accepted:
 
 
 def accept_whatsapp_envelope(
-    conn: Connection, tenant: Tenant, body: bytes, received_at: datetime
+    conn: Connection[object], tenant: Tenant, body: bytes, received_at: datetime
 ) -> Accepted:
     """Store the events not seen before, each with its first job; returns them and the refusals.
 

@@ -52,7 +52,9 @@ class StepJournal(dramatiq.Middleware):
     ) -> None:
         ids = dict(getattr(_ids, "values", None) or {})
         _ids.values = {}
-        outcome = "ok" if exception is None else ("failed" if message.failed else "retry")
+        # The exception that ends the message for good (no retry left, or one it cannot take).
+        failure = exception if exception is not None and message.failed else None
+        outcome = "ok" if exception is None else ("failed" if failure is not None else "retry")
         attempt = _attempt(broker, message, exception)
         dead_letter_from = message.options.get(DEAD_LETTER_OPTION)
         try:
@@ -74,9 +76,9 @@ class StepJournal(dramatiq.Middleware):
                     else:
                         mark_resolved(conn, dead_letter_from)
                 dead_letter_id = None
-                if outcome == "failed":
+                if failure is not None:
                     dead_letter_id = record_failure(
-                        conn, _failure(message, exception, attempt, ids), dead_letter_from
+                        conn, _failure(message, failure, attempt, ids), dead_letter_from
                     )
         except Exception:
             # The journal itself failed (database gone): the broker row keeps the traceback
@@ -84,21 +86,21 @@ class StepJournal(dramatiq.Middleware):
             logger.exception("could not journal %s %s", message.actor_name, message.message_id)
             sentry_sdk.capture_exception()
             return
-        if dead_letter_id is not None:
+        if failure is not None and dead_letter_id is not None:
             logger.error(
                 "dead letter %s: %s(%s) failed for good after %s attempts: %s",
                 dead_letter_id,
                 message.actor_name,
                 message.args,
                 attempt,
-                _describe(exception),
+                _describe(failure),
             )
             with sentry_sdk.new_scope() as scope:
                 scope.set_tag("actor", message.actor_name)
                 scope.set_tag("dead_letter_id", str(dead_letter_id))
                 for key, value in ids.items():
                     scope.set_tag(key, str(value))
-                sentry_sdk.capture_exception(exception)
+                sentry_sdk.capture_exception(failure)
 
 
 def _attempt(broker: dramatiq.Broker, message: Any, exception: BaseException | None) -> int:

@@ -39,21 +39,21 @@ _PREFIX = "recado:pace:"
 
 
 class Pacer(Protocol):
-    def take(self, conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
+    def take(self, conn: Connection[object], slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
         """None when every slot is free now (all are taken); else the longest wait, and
         nothing is spent."""
         ...
 
-    def forget(self, conn: Connection, prefix: str, keys: Sequence[str]) -> None:
+    def forget(self, conn: Connection[object], prefix: str, keys: Sequence[str]) -> None:
         """Pace `keys`, and every key starting with `prefix`, from scratch."""
         ...
 
 
 class PostgresPacer:
-    def take(self, conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
+    def take(self, conn: Connection[object], slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
         return take_slots(conn, slots)
 
-    def forget(self, conn: Connection, prefix: str, keys: Sequence[str]) -> None:
+    def forget(self, conn: Connection[object], prefix: str, keys: Sequence[str]) -> None:
         forget_slots(conn, prefix, keys)
 
 
@@ -62,14 +62,14 @@ class RedisPacer:
         self._client = client
         self._script = client.register_script(_TAKE)
 
-    def take(self, conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
+    def take(self, conn: Connection[object], slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
         args: list[int] = []
         for _, rate in slots:
             args += [_micros(rate.interval), _micros(rate.tolerance)]
         micros = int(self._script(keys=[f"{_PREFIX}{key}" for key, _ in slots], args=args))
         return timedelta(microseconds=micros) if micros > 0 else None
 
-    def forget(self, conn: Connection, prefix: str, keys: Sequence[str]) -> None:
+    def forget(self, conn: Connection[object], prefix: str, keys: Sequence[str]) -> None:
         # Key names hold ids and digits only, never glob characters.
         matched = list(self._client.scan_iter(match=f"{_PREFIX}{prefix}*", count=1000))
         doomed = matched + [f"{_PREFIX}{key}" for key in keys]

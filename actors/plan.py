@@ -55,14 +55,14 @@ EARLIER_MESSAGES = 20
 
 
 def schedule(
-    conn: Connection, settings: TenantSettings, conversation_id: int, message_id: int
+    conn: Connection[object], settings: TenantSettings, conversation_id: int, message_id: int
 ) -> None:
     """Plan a reply to `message_id` once the customer has been quiet for the window."""
     delay = timedelta(seconds=settings.quiet_window_seconds) / timedelta(milliseconds=1)
     enqueue(conn, [plan_reply.message(conversation_id, message_id)], delay_ms=int(delay))
 
 
-def reschedule_parked(conn: Connection, tenant: Tenant) -> int:
+def reschedule_parked(conn: Connection[object], tenant: Tenant) -> int:
     """After the tenant's quiet window changed: replies scheduled later than the window from now
     are scheduled again with it, so a shortened window applies to what already waits."""
     settings = tenant.typed_settings()
@@ -256,7 +256,7 @@ def _commit(runtime: Runtime, situation: Situation, draft: Draft) -> None:
 
 
 def _hand_off(
-    conn: Connection, situation: Situation, draft: Draft, reason: str, channel: str
+    conn: Connection[object], situation: Situation, draft: Draft, reason: str, channel: str
 ) -> None:
     """To a person: the conversation, a notification for agents, and a courtesy notice."""
     tenant = situation.tenant
@@ -294,7 +294,7 @@ def _hand_off(
     _follow_up(conn, reply_id, remember=False)
 
 
-def _follow_up(conn: Connection, reply_id: int, *, remember: bool) -> None:
+def _follow_up(conn: Connection[object], reply_id: int, *, remember: bool) -> None:
     """Side effects that must not hold up or repeat the reply: separate steps, same commit."""
     jobs = [record_lead.message(reply_id)]
     if remember:
@@ -303,7 +303,7 @@ def _follow_up(conn: Connection, reply_id: int, *, remember: bool) -> None:
 
 
 def _record(
-    conn: Connection,
+    conn: Connection[object],
     situation: Situation,
     draft: Draft,
     *,

@@ -25,13 +25,15 @@ class RequeueOutcome:
 
 
 def requeue(
-    conn: Connection, dead_letter_ids: Sequence[int], *, requeued_by: str
+    conn: Connection[object], dead_letter_ids: Sequence[int], *, requeued_by: str
 ) -> list[RequeueOutcome]:
     """Queue each dead step again, all in the caller's transaction; the caller commits."""
     return [requeue_one(conn, i, requeued_by=requeued_by) for i in dead_letter_ids]
 
 
-def requeue_one(conn: Connection, dead_letter_id: int, *, requeued_by: str) -> RequeueOutcome:
+def requeue_one(
+    conn: Connection[object], dead_letter_id: int, *, requeued_by: str
+) -> RequeueOutcome:
     """Queue one dead step again in the caller's transaction; the caller commits.
 
     The letter is row-locked first, so a concurrent requeue of it waits for this transaction
@@ -61,7 +63,7 @@ def requeue_one(conn: Connection, dead_letter_id: int, *, requeued_by: str) -> R
     return RequeueOutcome(dead_letter_id, "requeued", message.message_id)
 
 
-def _unsent_for_good(conn: Connection, letter: dead_letters.DeadLetter) -> str | None:
+def _unsent_for_good(conn: Connection[object], letter: dead_letters.DeadLetter) -> str | None:
     """Why a failed send cannot be run again: its message is failed or withdrawn for good (a
     status only moves forward), so the step would do nothing and the letter is not resolved."""
     if letter.actor != "send_message" or letter.tenant_id is None or len(letter.args) != 1:

@@ -119,7 +119,7 @@ def unsent_reason(message_id: int, status: str) -> str:
 
 
 def queue_outbound(
-    conn: Connection,
+    conn: Connection[object],
     *,
     tenant_id: int,
     conversation_id: int,
@@ -171,7 +171,7 @@ def _prepare(runtime: Runtime, message_id: int) -> _Plan | None:
 
 def _load(
     runtime: Runtime,
-    conn: Connection,
+    conn: Connection[object],
     tenant: Tenant,
     row: OutboxMessage,
     stored_status_id: str | None,
@@ -329,7 +329,7 @@ def pacing_keys(tenant: Tenant, recipient: str | None) -> tuple[str, str]:
     return f"r:{tenant.id}:{recipient or ''}", f"n:{tenant.wa_phone_number_id}"
 
 
-def readmit_paced(conn: Connection, tenant: Tenant, pacer: Pacer) -> int:
+def readmit_paced(conn: Connection[object], tenant: Tenant, pacer: Pacer) -> int:
     """After the tenant's pacing changed: its sends waiting on the old rates are paced again
     from scratch, now, under the new ones (the send step re-checks each; none goes twice)."""
     recipients, number = pacing_keys(tenant, None)
@@ -361,7 +361,7 @@ def _policy(runtime: Runtime) -> BreakerPolicy:
     return BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_cooldown)
 
 
-def _defer(conn: Connection, message_id: int, wait: timedelta) -> None:
+def _defer(conn: Connection[object], message_id: int, wait: timedelta) -> None:
     """Come back later without holding a worker thread. The retries spent so far, and the dead
     letter a requeue came from, go with it: waiting does not reset the failure budget."""
     current = CurrentMessage.get_current_message()

@@ -1,17 +1,26 @@
 """Sentry, initialised before the broker so its Dramatiq integration wraps every actor."""
 
-from typing import Any
+from typing import Final
 
 import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
 from sentry_sdk.integrations.flask import FlaskIntegration
 from sentry_sdk.integrations.logging import ignore_logger
+from sentry_sdk.types import Event, Hint
 
 from domain.scrub import scrub
 from domain.settings import Settings
 
 # Parts of an event that can carry customer data; ids and trace contexts are left intact.
-_SCRUBBED_SECTIONS = ("exception", "message", "logentry", "breadcrumbs", "extra", "request", "tags")
+_SCRUBBED_SECTIONS: Final = (
+    "exception",
+    "message",
+    "logentry",
+    "breadcrumbs",
+    "extra",
+    "request",
+    "tags",
+)
 
 
 def init_sentry(settings: Settings) -> None:
@@ -33,7 +42,7 @@ def init_sentry(settings: Settings) -> None:
     ignore_logger("dramatiq.worker.WorkerThread")
 
 
-def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
+def before_send(event: Event, hint: Hint) -> Event | None:
     # The Dramatiq integration reports every failed attempt; a retried attempt is not an
     # incident. The dead-letter middleware reports the final failure once, with its ids.
     for exception in event.get("exception", {}).get("values", []):

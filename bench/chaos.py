@@ -68,7 +68,7 @@ from bench.delivery import (
     wait_started,
     worker_env,
 )
-from bench.ingest import Http, _raise_interrupt, free_port
+from bench.ingest import Http, _raise_interrupt, free_port, one_row
 from db.planning import unanswered
 from db.pool import connect_kwargs
 from db.profiles import set_profile
@@ -813,20 +813,22 @@ def verify(
 ) -> Verdict:
     with psycopg.connect(url, **connect_kwargs("recado-chaos")) as conn:
         stored = {(slug, wamid): n for slug, wamid, n in conn.execute(_INBOUND)}
-        (unprocessed,) = conn.execute(
-            "SELECT count(*) FROM inbound_events WHERE processed_at IS NULL OR outcome IS NULL"
-        ).fetchone()
-        (conversations,) = conn.execute("SELECT count(*) FROM conversations").fetchone()
+        (unprocessed,) = one_row(
+            conn,
+            "SELECT count(*) FROM inbound_events WHERE processed_at IS NULL OR outcome IS NULL",
+        )
+        (conversations,) = one_row(conn, "SELECT count(*) FROM conversations")
         unanswered = conn.execute(_UNANSWERED).fetchall()
         replies = conn.execute(_REPLIES).fetchall()
         outbound = conn.execute(_OUTBOUND).fetchall()
-        (dead,) = conn.execute("SELECT count(*) FROM dead_letters WHERE state = 'dead'").fetchone()
+        (dead,) = one_row(conn, "SELECT count(*) FROM dead_letters WHERE state = 'dead'")
         sends = graph.sent()
         repeats = _repeated_sends(conn, sends)
         first_status = {(r[0], r[1]): r[2] for r in conn.execute(_STATUS_TIMES)}
         forged_events = {(r[0], r[1]): r[2] for r in conn.execute(_STATUS_EVENTS, (TENANT_B,))}
         cases = _burst_findings(conn, bursts, llm_calls)
-    out_of_order, last = [], {}
+    out_of_order: list[str] = []
+    last: dict[int, int] = {}
     for conversation, through, _ in replies:
         # Ordered by id, i.e. by commit: through ids must rise strictly within a conversation.
         if through <= last.get(conversation, 0):
@@ -904,7 +906,8 @@ def _tenant_findings(
     slug_of = {number: slug for slug, number in PHONE_NUMBER_IDS.items()}
     not_read, wrong_tenant = [], []
     for sent in sends:
-        row = rows.get(parse_callback_data(sent.callback_data))
+        ours = parse_callback_data(sent.callback_data)
+        row = None if ours is None else rows.get(ours)
         if row is None:
             continue  # an unknown send: reported as such
         message_id, status, slug, number, contact = row[0], row[1], row[7], row[8], row[9]
@@ -1032,7 +1035,7 @@ def _repeated_sends(conn: psycopg.Connection, sends: Sequence[SentMessage]) -> l
         if len(group) < 2:
             continue
         first, second = sorted(group, key=lambda s: s.accepted_at)[:2]
-        (status_at,) = conn.execute(_FIRST_STATUS, (first.phone_number_id, first.wamid)).fetchone()
+        (status_at,) = one_row(conn, _FIRST_STATUS, (first.phone_number_id, first.wamid))
         evidence = (
             "no status of the first copy stored"
             if status_at is None
@@ -1146,7 +1149,8 @@ def run(args: argparse.Namespace, pg: PrivatePostgres, log: Path) -> Outcome:
         }
         with web_server(env, web_port, args.web_workers):
             workers = Workers(args.processes, args.threads, env, log)
-            done, stopping, errors = threading.Event(), threading.Event(), []
+            done, stopping = threading.Event(), threading.Event()
+            errors: list[BaseException] = []
             events = chaos_schedule(feed_seconds, args.kills, args.pg_restarts, rng)
             chaos_thread = threading.Thread(
                 target=run_chaos,

@@ -53,7 +53,7 @@ from bench.delivery import (
     worker_env,
     workers,
 )
-from bench.ingest import Http, Measure, _raise_interrupt, free_port, scratch_database
+from bench.ingest import Http, Measure, _raise_interrupt, free_port, one_row, scratch_database
 from db.pool import connect_kwargs
 from db.profiles import set_profile
 from db.tenants import create_tenant
@@ -320,13 +320,13 @@ def verify(
     expected = contacts.phase_of
     sends = Counter(digits(s.to) for s in graph.sent())
     replies = conn.execute(_REPLIES).fetchall()
-    (outbound_unsent,) = conn.execute(
-        "SELECT count(*) FROM messages WHERE direction = 'out' AND delivery_status <> 'sent'"
-    ).fetchone()
-    (dead_letters,) = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
-    (noop_done,) = conn.execute(
-        "SELECT count(*) FROM step_runs WHERE actor = %s AND outcome = 'ok'", (NOOP_ACTOR,)
-    ).fetchone()
+    (outbound_unsent,) = one_row(
+        conn, "SELECT count(*) FROM messages WHERE direction = 'out' AND delivery_status <> 'sent'"
+    )
+    (dead_letters,) = one_row(conn, "SELECT count(*) FROM dead_letters")
+    (noop_done,) = one_row(
+        conn, "SELECT count(*) FROM step_runs WHERE actor = %s AND outcome = 'ok'", (NOOP_ACTOR,)
+    )
     conn.commit()
     outcomes = Counter(outcome for _, outcome, _, _ in replies)
     queued = [

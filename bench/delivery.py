@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +36,7 @@ import psycopg
 from psycopg import Connection
 
 from actors.steps import step
-from bench.ingest import Measure, _raise_interrupt, scratch_database
+from bench.ingest import Measure, _raise_interrupt, one_row, scratch_database
 from db.conversations import live_conversation, upsert_contact
 from db.pool import connect_kwargs
 from db.queue import enqueue as insert_jobs
@@ -335,13 +335,13 @@ def verify(conn: Connection, simulator: GraphApiSimulator, noop_jobs: int) -> Ve
         "SELECT id, delivery_status, provider_message_id, resends FROM messages"
         " WHERE direction = 'out'"
     ).fetchall()
-    (send_jobs,) = conn.execute(
-        "SELECT count(*) FROM dramatiq.queue WHERE message->>'actor_name' = 'send_message'"
-    ).fetchone()
-    (noop_done,) = conn.execute(
-        "SELECT count(*) FROM step_runs WHERE actor = %s AND outcome = 'ok'", (NOOP_ACTOR,)
-    ).fetchone()
-    (dead_letters,) = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+    (send_jobs,) = one_row(
+        conn, "SELECT count(*) FROM dramatiq.queue WHERE message->>'actor_name' = 'send_message'"
+    )
+    (noop_done,) = one_row(
+        conn, "SELECT count(*) FROM step_runs WHERE actor = %s AND outcome = 'ok'", (NOOP_ACTOR,)
+    )
+    (dead_letters,) = one_row(conn, "SELECT count(*) FROM dead_letters")
     conn.commit()
     log = simulator.sent()
     wamids = {r[2] for r in rows if r[2] is not None}
@@ -362,7 +362,7 @@ def verify(conn: Connection, simulator: GraphApiSimulator, noop_jobs: int) -> Ve
     )
 
 
-def print_table(rows: list[tuple[str, ...]]) -> None:
+def print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print(

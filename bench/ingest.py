@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import Params
+from psycopg.rows import TupleRow
 
 from db.migrate import migrate
 from db.pool import connect
@@ -195,6 +197,13 @@ def scratch_database(server_url: str) -> Iterator[str]:
             )
 
 
+def one_row(conn: psycopg.Connection[TupleRow], query: str, params: Params = ()) -> TupleRow:
+    """The row of a query that always returns exactly one (an aggregate)."""
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -238,11 +247,11 @@ def main(argv: list[str] | None = None) -> int:
             webhook = run_for(args.seconds, args.concurrency, webhook_op(port, secret))
             insert = run_for(args.seconds, args.concurrency, insert_op(url, connections))
         finally:
-            for conn in connections:
-                conn.close()
+            for opened in connections:
+                opened.close()
             stop({"web server": server}, grace=15)
-        with psycopg.connect(url) as conn:
-            stored = conn.execute("SELECT count(*) FROM inbound_events").fetchone()[0]
+        with psycopg.connect(url) as check:
+            (stored,) = one_row(check, "SELECT count(*) FROM inbound_events")
         # Every 2xx must have stored its event (invariant 1), warm-up requests included.
         accepted = warm.count + webhook.count
 

@@ -21,7 +21,7 @@ class ReplyCacheCount:
 
 
 def take_exact(
-    conn: Connection, tenant_id: int, scope: str, question: str, now: datetime
+    conn: Connection[object], tenant_id: int, scope: str, question: str, now: datetime
 ) -> tuple[str, TtlClass] | None:
     """The live answer to exactly this question, counting the hit."""
     row = (
@@ -40,7 +40,7 @@ def take_exact(
 
 
 def live_embedded(
-    conn: Connection, tenant_id: int, scope: str, dimensions: int, now: datetime, limit: int
+    conn: Connection[object], tenant_id: int, scope: str, dimensions: int, now: datetime, limit: int
 ) -> list[CacheEntry]:
     """Live entries of one scope with an embedding of `dimensions`, newest first."""
     rows = (
@@ -72,7 +72,7 @@ def live_embedded(
     ]
 
 
-def count_hit(conn: Connection, tenant_id: int, scope: str, question: str) -> None:
+def count_hit(conn: Connection[object], tenant_id: int, scope: str, question: str) -> None:
     conn.execute(
         "UPDATE answer_cache SET hits = hits + 1"
         " WHERE tenant_id = %s AND scope = %s AND question = %s",
@@ -81,7 +81,7 @@ def count_hit(conn: Connection, tenant_id: int, scope: str, question: str) -> No
 
 
 def upsert_entry(
-    conn: Connection,
+    conn: Connection[object],
     tenant_id: int,
     scope: str,
     question: str,
@@ -114,7 +114,7 @@ def upsert_entry(
     )
 
 
-def evict(conn: Connection, tenant_id: int, now: datetime, max_entries: int) -> int:
+def evict(conn: Connection[object], tenant_id: int, now: datetime, max_entries: int) -> int:
     """Drop the tenant's expired entries, then its oldest beyond `max_entries`; rows deleted."""
     expired = conn.execute(
         "DELETE FROM answer_cache WHERE tenant_id = %s AND expires_at <= %s", (tenant_id, now)
@@ -132,7 +132,7 @@ def evict(conn: Connection, tenant_id: int, now: datetime, max_entries: int) -> 
     return expired + overflow
 
 
-def cache_stats(conn: Connection, tenant_id: int | None) -> list[CacheStats]:
+def cache_stats(conn: Connection[object], tenant_id: int | None) -> list[CacheStats]:
     """Per tenant with entries (one tenant, or all of them when `tenant_id` is None)."""
     return (
         conn.cursor(row_factory=class_row(CacheStats))
@@ -156,7 +156,7 @@ def cache_stats(conn: Connection, tenant_id: int | None) -> list[CacheStats]:
     )
 
 
-def clear_entries(conn: Connection, tenant_id: int | None) -> int:
+def clear_entries(conn: Connection[object], tenant_id: int | None) -> int:
     """Delete one tenant's entries, or every tenant's when `tenant_id` is None; rows deleted."""
     return conn.execute(
         "DELETE FROM answer_cache WHERE %(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s",
@@ -165,7 +165,7 @@ def clear_entries(conn: Connection, tenant_id: int | None) -> int:
 
 
 def reply_cache_results(
-    conn: Connection, tenant_id: int | None, since: datetime
+    conn: Connection[object], tenant_id: int | None, since: datetime
 ) -> list[ReplyCacheCount]:
     """Replies planned since `since`, by tenant and cache outcome (replies with none left out)."""
     return (

@@ -12,7 +12,7 @@ from psycopg.rows import tuple_row
 CACHE_RESULTS = ("hit_exact", "hit_semantic", "miss")
 
 
-def replies_by_outcome(conn: Connection) -> list[tuple[str, str, int]]:
+def replies_by_outcome(conn: Connection[object]) -> list[tuple[str, str, int]]:
     """(outcome, source, count) of every planning outcome recorded."""
     cur = conn.cursor(row_factory=tuple_row)
     return cur.execute(
@@ -21,7 +21,7 @@ def replies_by_outcome(conn: Connection) -> list[tuple[str, str, int]]:
     ).fetchall()
 
 
-def cache_lookups(conn: Connection) -> dict[str, int]:
+def cache_lookups(conn: Connection[object]) -> dict[str, int]:
     """Answer cache lookups by result; replies that skipped the cache are not lookups."""
     cur = conn.cursor(row_factory=tuple_row)
     rows = cur.execute(
@@ -32,23 +32,25 @@ def cache_lookups(conn: Connection) -> dict[str, int]:
     return {result: 0 for result in CACHE_RESULTS} | dict(rows)
 
 
-def handoff_count(conn: Connection) -> int:
+def handoff_count(conn: Connection[object]) -> int:
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute("SELECT count(*) FROM agent_notifications WHERE kind = 'handoff'").fetchone()
     assert row is not None
-    return row[0]
+    count: int = row[0]
+    return count
 
 
-def open_notification_count(conn: Connection) -> int:
+def open_notification_count(conn: Connection[object]) -> int:
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
         "SELECT count(*) FROM agent_notifications WHERE acknowledged_at IS NULL"
     ).fetchone()
     assert row is not None
-    return row[0]
+    count: int = row[0]
+    return count
 
 
-def llm_usage_this_month(conn: Connection) -> tuple[int, int, Decimal]:
+def llm_usage_this_month(conn: Connection[object]) -> tuple[int, int, Decimal]:
     """(prompt tokens, completion tokens, USD) of all tenants in the current UTC month."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
@@ -60,7 +62,7 @@ def llm_usage_this_month(conn: Connection) -> tuple[int, int, Decimal]:
     return int(row[0]), int(row[1]), Decimal(row[2])
 
 
-def live_conversations_by_status(conn: Connection) -> dict[str, int]:
+def live_conversations_by_status(conn: Connection[object]) -> dict[str, int]:
     """Open and handed-off conversations, through the partial index on live ones."""
     cur = conn.cursor(row_factory=tuple_row)
     rows = cur.execute(
@@ -69,8 +71,9 @@ def live_conversations_by_status(conn: Connection) -> dict[str, int]:
     return {"open": 0, "handoff": 0} | dict(rows)
 
 
-def closed_conversation_count(conn: Connection) -> int:
+def closed_conversation_count(conn: Connection[object]) -> int:
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute("SELECT count(*) FROM conversations WHERE status = 'closed'").fetchone()
     assert row is not None
-    return row[0]
+    count: int = row[0]
+    return count

@@ -12,7 +12,7 @@ from psycopg.rows import tuple_row
 from domain.breaker import CLOSED, Breaker, BreakerState
 
 
-def read_breaker(conn: Connection, tenant_id: int, channel: str) -> Breaker:
+def read_breaker(conn: Connection[object], tenant_id: int, channel: str) -> Breaker:
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
         "SELECT state, failures, until FROM circuit_breakers WHERE tenant_id = %s AND channel = %s",
@@ -22,7 +22,7 @@ def read_breaker(conn: Connection, tenant_id: int, channel: str) -> Breaker:
 
 
 def claim_trial(
-    conn: Connection, tenant_id: int, channel: str, now: datetime, trial_until: datetime
+    conn: Connection[object], tenant_id: int, channel: str, now: datetime, trial_until: datetime
 ) -> bool:
     """Take the one trial call after a cool-down; False when another caller took it first."""
     cur = conn.cursor(row_factory=tuple_row)
@@ -35,7 +35,7 @@ def claim_trial(
     return row is not None
 
 
-def close_breaker(conn: Connection, tenant_id: int, channel: str) -> None:
+def close_breaker(conn: Connection[object], tenant_id: int, channel: str) -> None:
     conn.execute(
         "UPDATE circuit_breakers SET state = 'closed', failures = 0, until = NULL,"
         " updated_at = now()"
@@ -44,7 +44,7 @@ def close_breaker(conn: Connection, tenant_id: int, channel: str) -> None:
     )
 
 
-def lock_breaker(conn: Connection, tenant_id: int, channel: str) -> Breaker:
+def lock_breaker(conn: Connection[object], tenant_id: int, channel: str) -> Breaker:
     """The breaker, locked for the caller's transaction (created closed on first use)."""
     conn.execute(
         "INSERT INTO circuit_breakers (tenant_id, channel) VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -60,7 +60,7 @@ def lock_breaker(conn: Connection, tenant_id: int, channel: str) -> Breaker:
     return Breaker(BreakerState(row[0]), row[1], row[2])
 
 
-def save_breaker(conn: Connection, tenant_id: int, channel: str, breaker: Breaker) -> None:
+def save_breaker(conn: Connection[object], tenant_id: int, channel: str, breaker: Breaker) -> None:
     conn.execute(
         "UPDATE circuit_breakers SET state = %s, failures = %s, until = %s, updated_at = now()"
         " WHERE tenant_id = %s AND channel = %s",
@@ -68,7 +68,7 @@ def save_breaker(conn: Connection, tenant_id: int, channel: str, breaker: Breake
     )
 
 
-def breaker_states(conn: Connection) -> list[tuple[int, str, str, int, object]]:
+def breaker_states(conn: Connection[object]) -> list[tuple[int, str, str, int, object]]:
     """(tenant_id, channel, state, failures, until) of every breaker not plainly closed."""
     cur = conn.cursor(row_factory=tuple_row)
     return cur.execute(

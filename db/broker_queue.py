@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
@@ -129,7 +130,11 @@ class QueueStat:
 
 
 def stale_messages(
-    conn: Connection, older_than: timedelta, *, consumed_limit: int = 200, queued_limit: int = 20
+    conn: Connection[object],
+    older_than: timedelta,
+    *,
+    consumed_limit: int = 200,
+    queued_limit: int = 20,
 ) -> list[StaleMessage]:
     """Unfinished rows untouched for `older_than` whose advisory lock no session holds.
 
@@ -144,7 +149,7 @@ def stale_messages(
     return cur.execute(_STALE, params).fetchall()
 
 
-def reannounce(conn: Connection, message_ids: Sequence[UUID]) -> int:
+def reannounce(conn: Connection[object], message_ids: Sequence[UUID]) -> int:
     """Notify the enqueue channel again for those of `message_ids` still unfinished."""
     if not message_ids:
         return 0
@@ -152,49 +157,56 @@ def reannounce(conn: Connection, message_ids: Sequence[UUID]) -> int:
     return len(cur.execute(_REANNOUNCE, (list(message_ids),)).fetchall())
 
 
-def purge_finished(conn: Connection, older_than: timedelta) -> int:
+def purge_finished(conn: Connection[object], older_than: timedelta) -> int:
     """Delete done and rejected rows last changed more than `older_than` ago."""
     return conn.execute(_PURGE, (older_than,)).rowcount
 
 
-def stats(conn: Connection) -> list[QueueStat]:
+def stats(conn: Connection[object]) -> list[QueueStat]:
     cur = conn.cursor(row_factory=class_row(QueueStat))
     return cur.execute(_STATS).fetchall()
 
 
-def unfinished_stats(conn: Connection) -> list[QueueStat]:
+def unfinished_stats(conn: Connection[object]) -> list[QueueStat]:
     """`stats` of the queued and consumed rows only, at a cost independent of the finished ones."""
     cur = conn.cursor(row_factory=class_row(QueueStat))
     return cur.execute(_UNFINISHED_STATS).fetchall()
 
 
-def row_estimate(conn: Connection) -> int:
+def row_estimate(conn: Connection[object]) -> int:
     """Rows in the queue table by the planner's statistics (autovacuum keeps them recent)."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
         "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'dramatiq.queue'::regclass"
     ).fetchone()
     assert row is not None
-    return row[0]
+    estimate: int = row[0]
+    return estimate
 
 
-def probe(conn: Connection) -> None:
+def probe(conn: Connection[object]) -> None:
     """Raise unless the queue table answers: one primary-key lookup, whatever its size."""
     conn.execute(
         "SELECT 1 FROM dramatiq.queue WHERE message_id = '00000000-0000-0000-0000-000000000000'"
     )
 
 
-def advisory_lock_count(conn: Connection) -> int:
+def advisory_lock_count(conn: Connection[object]) -> int:
     """Advisory locks held cluster-wide: they share the server's fixed-size lock table."""
     cur = conn.cursor(row_factory=tuple_row)
-    return cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0]
+    row = cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()
+    assert row is not None
+    count: int = row[0]
+    return count
 
 
-def try_job_lock(conn: Connection, key: int) -> bool:
+def try_job_lock(conn: Connection[object], key: int) -> bool:
     """Take a transaction-level advisory lock, so one process of many runs a periodic job."""
     cur = conn.cursor(row_factory=tuple_row)
-    return cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]
+    row = cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()
+    assert row is not None
+    taken: bool = row[0]
+    return taken
 
 
 # Delayed jobs of one actor for one tenant, due later than a time: they are finished here and
@@ -225,14 +237,14 @@ _SCOPES = {"conversation": "conversations", "message": "messages"}
 
 
 def take_parked(
-    conn: Connection,
+    conn: Connection[object],
     *,
     tenant_id: int,
     queue_name: str,
     actor: str,
     scope: str,
     later_than_ms: int,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The stored messages of `actor`'s delayed jobs whose first argument is one of the tenant's
     rows of `scope` (conversation, message), due after `later_than_ms` (epoch milliseconds, as
     Dramatiq's eta); those jobs are finished."""

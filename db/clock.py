@@ -6,7 +6,8 @@ from psycopg import Connection
 from psycopg.rows import tuple_row
 
 
-def database_now(conn: Connection) -> datetime:
+def database_now(conn: Connection[object]) -> datetime:
     row = conn.cursor(row_factory=tuple_row).execute("SELECT clock_timestamp()").fetchone()
     assert row is not None
-    return row[0]
+    now: datetime = row[0]
+    return now

@@ -83,7 +83,7 @@ _NEEDS_REPLY = f"""
 
 
 def list_conversations(
-    conn: Connection,
+    conn: Connection[object],
     tenant_id: int,
     *,
     status: ConversationStatus | None,
@@ -102,7 +102,7 @@ def list_conversations(
 
 
 def conversation_line(
-    conn: Connection, tenant_id: int, conversation_id: int
+    conn: Connection[object], tenant_id: int, conversation_id: int
 ) -> ConversationLine | None:
     cur = conn.cursor(row_factory=class_row(ConversationLine))
     return cur.execute(
@@ -111,7 +111,7 @@ def conversation_line(
 
 
 def recent_messages(
-    conn: Connection,
+    conn: Connection[object],
     tenant_id: int,
     conversation_id: int,
     limit: int,
@@ -141,7 +141,7 @@ def recent_messages(
 
 
 def recent_replies(
-    conn: Connection, tenant_id: int, conversation_id: int, limit: int
+    conn: Connection[object], tenant_id: int, conversation_id: int, limit: int
 ) -> list[ReplyLine]:
     """The newest `limit` planning outcomes, oldest first."""
     cur = conn.cursor(row_factory=class_row(ReplyLine))

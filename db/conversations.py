@@ -24,7 +24,7 @@ class Conversation:
 
 
 def upsert_contact(
-    conn: Connection,
+    conn: Connection[object],
     *,
     tenant_id: int,
     channel: str,
@@ -47,11 +47,17 @@ def upsert_contact(
         (tenant_id, channel, channel_user_id, phone_e164, profile_name),
     ).fetchone()
     assert row is not None
-    return row[0]
+    contact_id: int = row[0]
+    return contact_id
 
 
 def ensure_lead(
-    conn: Connection, *, tenant_id: int, contact_id: int, name: str | None, phone_e164: str | None
+    conn: Connection[object],
+    *,
+    tenant_id: int,
+    contact_id: int,
+    name: str | None,
+    phone_e164: str | None,
 ) -> int:
     """Every contact who writes is a lead; later steps only fill or improve its fields."""
     cur = conn.cursor(row_factory=tuple_row)
@@ -67,11 +73,12 @@ def ensure_lead(
         (tenant_id, contact_id, name, phone_e164),
     ).fetchone()
     assert row is not None
-    return row[0]
+    lead_id: int = row[0]
+    return lead_id
 
 
 def live_conversation(
-    conn: Connection, *, tenant_id: int, contact_id: int, channel: str, inbound_at: datetime
+    conn: Connection[object], *, tenant_id: int, contact_id: int, channel: str, inbound_at: datetime
 ) -> Conversation:
     """The contact's open (or handed-off) conversation, opened if none is live."""
     cur = conn.cursor(row_factory=class_row(Conversation))
@@ -91,7 +98,7 @@ def live_conversation(
 
 
 def live_conversation_with(
-    conn: Connection, tenant_id: int, channel: str, channel_user_id: str
+    conn: Connection[object], tenant_id: int, channel: str, channel_user_id: str
 ) -> Conversation | None:
     """The live conversation with a contact, if there is one."""
     cur = conn.cursor(row_factory=class_row(Conversation))

@@ -3,7 +3,7 @@
 from psycopg import Connection, sql
 
 
-def create_database_if_missing(conn: Connection, name: str) -> bool:
+def create_database_if_missing(conn: Connection[object], name: str) -> bool:
     """Create database `name` unless it exists; True when it was created. Needs autocommit."""
     exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     if exists:

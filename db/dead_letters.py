@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
@@ -16,15 +17,15 @@ class DeadLetter:
     message_id: UUID
     queue_name: str
     actor: str
-    args: list
-    kwargs: dict
+    args: list[Any]
+    kwargs: dict[str, Any]
     attempts: int
     exception_type: str
     exception_text: str
     traceback: str
     tenant_id: int | None
     conversation_id: int | None
-    related: dict
+    related: dict[str, Any]
     state: str
     first_failed_at: datetime
     last_failed_at: datetime
@@ -36,15 +37,15 @@ class Failure:
     message_id: str
     queue_name: str
     actor: str
-    args: list
-    kwargs: dict
+    args: list[Any]
+    kwargs: dict[str, Any]
     attempts: int
     exception_type: str
     exception_text: str
     traceback: str
     tenant_id: int | None
     conversation_id: int | None
-    related: dict
+    related: dict[str, Any]
 
 
 _COLUMNS = (
@@ -54,7 +55,7 @@ _COLUMNS = (
 )
 
 
-def record_failure(conn: Connection, failure: Failure, requeued_from: int | None) -> int:
+def record_failure(conn: Connection[object], failure: Failure, requeued_from: int | None) -> int:
     """A new dead letter, or, for a requeued step that failed again, the original one revived."""
     params = {
         **failure.__dict__,
@@ -78,7 +79,8 @@ def record_failure(conn: Connection, failure: Failure, requeued_from: int | None
             params,
         ).fetchone()
         if row:
-            return row[0]
+            dead_letter_id: int = row[0]
+            return dead_letter_id
     row = cur.execute(
         """
         INSERT INTO dead_letters (message_id, queue_name, actor, args, kwargs, attempts,
@@ -92,10 +94,11 @@ def record_failure(conn: Connection, failure: Failure, requeued_from: int | None
         params,
     ).fetchone()
     assert row is not None
-    return row[0]
+    inserted_id: int = row[0]
+    return inserted_id
 
 
-def mark_resolved(conn: Connection, dead_letter_id: int) -> None:
+def mark_resolved(conn: Connection[object], dead_letter_id: int) -> None:
     """A requeued step completed: the letter is settled."""
     conn.execute(
         "UPDATE dead_letters SET state = 'resolved' WHERE id = %s AND state = 'requeued'",
@@ -103,7 +106,7 @@ def mark_resolved(conn: Connection, dead_letter_id: int) -> None:
     )
 
 
-def mark_unsettled(conn: Connection, dead_letter_id: int, outcome: str) -> None:
+def mark_unsettled(conn: Connection[object], dead_letter_id: int, outcome: str) -> None:
     """A requeued step ran without error but could not do its work: the letter is dead again,
     with what happened (`related.requeue_outcome`), for a person to decide."""
     conn.execute(
@@ -114,7 +117,7 @@ def mark_unsettled(conn: Connection, dead_letter_id: int, outcome: str) -> None:
     )
 
 
-def resolve_send_failures(conn: Connection, tenant_id: int, message_id: int) -> list[int]:
+def resolve_send_failures(conn: Connection[object], tenant_id: int, message_id: int) -> list[int]:
     """The message was delivered after all: its send step's dead letters are settled."""
     cur = conn.cursor(row_factory=tuple_row)
     rows = cur.execute(
@@ -126,7 +129,7 @@ def resolve_send_failures(conn: Connection, tenant_id: int, message_id: int) -> 
     return [row[0] for row in rows]
 
 
-def lock_dead_letter(conn: Connection, dead_letter_id: int) -> DeadLetter | None:
+def lock_dead_letter(conn: Connection[object], dead_letter_id: int) -> DeadLetter | None:
     """The letter, row-locked until the caller's transaction ends.
 
     A concurrent requeue of the same letter waits here, then reads the state the first one left.
@@ -137,7 +140,7 @@ def lock_dead_letter(conn: Connection, dead_letter_id: int) -> DeadLetter | None
     ).fetchone()
 
 
-def mark_requeued(conn: Connection, dead_letter_id: int) -> None:
+def mark_requeued(conn: Connection[object], dead_letter_id: int) -> None:
     conn.execute(
         "UPDATE dead_letters SET state = 'requeued' WHERE id = %s AND state = 'dead'",
         (dead_letter_id,),
@@ -145,7 +148,7 @@ def mark_requeued(conn: Connection, dead_letter_id: int) -> None:
 
 
 def record_requeue(
-    conn: Connection, dead_letter_id: int, message_id: str, requeued_by: str
+    conn: Connection[object], dead_letter_id: int, message_id: str, requeued_by: str
 ) -> None:
     conn.execute(
         "INSERT INTO dead_letter_requeues (dead_letter_id, message_id, requeued_by)"
@@ -154,7 +157,7 @@ def record_requeue(
     )
 
 
-def get_dead_letter(conn: Connection, dead_letter_id: int) -> DeadLetter | None:
+def get_dead_letter(conn: Connection[object], dead_letter_id: int) -> DeadLetter | None:
     cur = conn.cursor(row_factory=class_row(DeadLetter))
     return cur.execute(
         f"SELECT {_COLUMNS} FROM dead_letters WHERE id = %s", (dead_letter_id,)
@@ -162,14 +165,15 @@ def get_dead_letter(conn: Connection, dead_letter_id: int) -> DeadLetter | None:
 
 
 def list_dead_letters(
-    conn: Connection,
+    conn: Connection[object],
     *,
     actor: str | None = None,
     since: datetime | None = None,
     states: Sequence[str] = ("dead",),
-    limit: int = 100,
+    limit: int | None = 100,
     tenant_id: int | None = None,
 ) -> list[DeadLetter]:
+    """Newest first; `limit` None: all of them (LIMIT NULL)."""
     cur = conn.cursor(row_factory=class_row(DeadLetter))
     return cur.execute(
         f"""
@@ -191,7 +195,7 @@ def list_dead_letters(
     ).fetchall()
 
 
-def discard(conn: Connection, ids: Sequence[int]) -> int:
+def discard(conn: Connection[object], ids: Sequence[int]) -> int:
     cur = conn.execute(
         "UPDATE dead_letters SET state = 'discarded' WHERE id = ANY(%s) AND state = 'dead'",
         (list(ids),),
@@ -199,13 +203,13 @@ def discard(conn: Connection, ids: Sequence[int]) -> int:
     return cur.rowcount
 
 
-def counts_by_state(conn: Connection) -> dict[str, int]:
+def counts_by_state(conn: Connection[object]) -> dict[str, int]:
     cur = conn.cursor(row_factory=tuple_row)
     rows = cur.execute("SELECT state, count(*) FROM dead_letters GROUP BY state").fetchall()
     return {state: count for state, count in rows}
 
 
-def unsettled_counts(conn: Connection) -> dict[str, int]:
+def unsettled_counts(conn: Connection[object]) -> dict[str, int]:
     """Dead and requeued letters, through the state index: settled ones are never read."""
     cur = conn.cursor(row_factory=tuple_row)
     rows = cur.execute(
@@ -215,7 +219,9 @@ def unsettled_counts(conn: Connection) -> dict[str, int]:
     return {"dead": 0, "requeued": 0} | dict(rows)
 
 
-def requeue_history(conn: Connection, dead_letter_id: int) -> list[tuple[str, str, datetime]]:
+def requeue_history(
+    conn: Connection[object], dead_letter_id: int
+) -> list[tuple[str, str, datetime]]:
     cur = conn.cursor(row_factory=tuple_row)
     return cur.execute(
         "SELECT message_id::text, requeued_by, requeued_at FROM dead_letter_requeues"

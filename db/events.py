@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg import Connection
 from psycopg.rows import class_row, tuple_row
@@ -18,7 +19,7 @@ class StoredEvent:
     channel: str
     kind: str
     provider_event_id: str
-    payload: dict
+    payload: dict[str, Any]
     processed_at: datetime | None
     received_at: datetime
     envelope_position: int
@@ -31,7 +32,7 @@ class NewEvent:
 
 
 def insert_new_events(
-    conn: Connection, tenant_id: int, channel: str, events: Sequence[EnvelopeEvent]
+    conn: Connection[object], tenant_id: int, channel: str, events: Sequence[EnvelopeEvent]
 ) -> list[NewEvent]:
     """Insert the events this tenant has not sent before; returns only those, so redeliveries
     enqueue nothing. Another tenant's event with the same id is no duplicate."""
@@ -69,7 +70,7 @@ def insert_new_events(
     return cur.fetchall()
 
 
-def event_by_id(conn: Connection, event_id: int) -> StoredEvent | None:
+def event_by_id(conn: Connection[object], event_id: int) -> StoredEvent | None:
     cur = conn.cursor(row_factory=class_row(StoredEvent))
     return cur.execute(
         "SELECT id, tenant_id, channel, kind, provider_event_id, payload, processed_at,"
@@ -78,7 +79,7 @@ def event_by_id(conn: Connection, event_id: int) -> StoredEvent | None:
     ).fetchone()
 
 
-def mark_processed(conn: Connection, event_id: int, outcome: str) -> None:
+def mark_processed(conn: Connection[object], event_id: int, outcome: str) -> None:
     conn.execute(
         "UPDATE inbound_events SET processed_at = now(), outcome = %s"
         " WHERE id = %s AND processed_at IS NULL",
@@ -87,7 +88,7 @@ def mark_processed(conn: Connection, event_id: int, outcome: str) -> None:
 
 
 def quarantine_body(
-    conn: Connection,
+    conn: Connection[object],
     *,
     tenant_id: int,
     channel: str,
@@ -102,7 +103,8 @@ def quarantine_body(
         (tenant_id, channel, reason, content_type, body),
     ).fetchone()
     assert row is not None
-    return row[0]
+    event_id: int = row[0]
+    return event_id
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,9 @@ class QuarantinedBody:
 _QUARANTINE = "id, tenant_id, channel, reason, content_type, body, received_at, replayed_at"
 
 
-def quarantined(conn: Connection, *, include_replayed: bool, limit: int) -> list[QuarantinedBody]:
+def quarantined(
+    conn: Connection[object], *, include_replayed: bool, limit: int
+) -> list[QuarantinedBody]:
     cur = conn.cursor(row_factory=class_row(QuarantinedBody))
     return cur.execute(
         f"SELECT {_QUARANTINE} FROM quarantine"
@@ -129,7 +133,7 @@ def quarantined(conn: Connection, *, include_replayed: bool, limit: int) -> list
     ).fetchall()
 
 
-def quarantined_body(conn: Connection, quarantine_id: int) -> QuarantinedBody | None:
+def quarantined_body(conn: Connection[object], quarantine_id: int) -> QuarantinedBody | None:
     """One quarantined body, locked so two replays of it cannot interleave."""
     cur = conn.cursor(row_factory=class_row(QuarantinedBody))
     return cur.execute(
@@ -137,5 +141,5 @@ def quarantined_body(conn: Connection, quarantine_id: int) -> QuarantinedBody | 
     ).fetchone()
 
 
-def mark_replayed(conn: Connection, quarantine_id: int) -> None:
+def mark_replayed(conn: Connection[object], quarantine_id: int) -> None:
     conn.execute("UPDATE quarantine SET replayed_at = now() WHERE id = %s", (quarantine_id,))

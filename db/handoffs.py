@@ -18,7 +18,9 @@ class Notification:
     acknowledged_at: datetime | None
 
 
-def hand_off(conn: Connection, tenant_id: int, conversation_id: int, reason: str) -> int | None:
+def hand_off(
+    conn: Connection[object], tenant_id: int, conversation_id: int, reason: str
+) -> int | None:
     """Take the conversation from the assistant; the notification's id, or None when it was
     not with the assistant (already handed off, or closed)."""
     cur = conn.cursor(row_factory=tuple_row)
@@ -35,7 +37,8 @@ def hand_off(conn: Connection, tenant_id: int, conversation_id: int, reason: str
         (tenant_id, conversation_id, reason),
     ).fetchone()
     assert row is not None
-    return row[0]
+    notification_id: int = row[0]
+    return notification_id
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,9 @@ class Returned:
     newest_inbound: int
 
 
-def return_to_bot(conn: Connection, tenant_id: int, conversation_id: int) -> Returned | None:
+def return_to_bot(
+    conn: Connection[object], tenant_id: int, conversation_id: int
+) -> Returned | None:
     """An agent gives the conversation back; None when it was not with a person.
 
     What the agent answered (customer messages before the agent's last message) counts as
@@ -82,11 +87,13 @@ def return_to_bot(conn: Connection, tenant_id: int, conversation_id: int) -> Ret
     if row is None:
         return None
     replied_through, newest = row
-    (unanswered,) = cur.execute(
+    counted = cur.execute(
         "SELECT count(*) FROM messages WHERE tenant_id = %s AND conversation_id = %s"
         " AND direction = 'in' AND id > %s",
         (tenant_id, conversation_id, replied_through),
     ).fetchone()
+    assert counted is not None
+    (unanswered,) = counted
     conn.execute(
         "UPDATE agent_notifications SET acknowledged_at = now()"
         " WHERE tenant_id = %s AND conversation_id = %s AND acknowledged_at IS NULL",
@@ -95,7 +102,7 @@ def return_to_bot(conn: Connection, tenant_id: int, conversation_id: int) -> Ret
     return Returned(unanswered, newest)
 
 
-def open_notifications(conn: Connection, tenant_id: int) -> list[Notification]:
+def open_notifications(conn: Connection[object], tenant_id: int) -> list[Notification]:
     cur = conn.cursor(row_factory=class_row(Notification))
     return cur.execute(
         "SELECT id, tenant_id, conversation_id, kind, reason, created_at, acknowledged_at"

@@ -11,7 +11,9 @@ from psycopg.types.json import Jsonb
 _COLUMNS = ("name", "email", "phone_e164")
 
 
-def lock_lead_of_conversation(conn: Connection, tenant_id: int, conversation_id: int) -> int | None:
+def lock_lead_of_conversation(
+    conn: Connection[object], tenant_id: int, conversation_id: int
+) -> int | None:
     """The id of the conversation's lead, locked for the caller's transaction."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
@@ -23,7 +25,7 @@ def lock_lead_of_conversation(conn: Connection, tenant_id: int, conversation_id:
     return None if row is None else row[0]
 
 
-def already_applied(conn: Connection, reply_id: int) -> bool:
+def already_applied(conn: Connection[object], reply_id: int) -> bool:
     cur = conn.cursor(row_factory=tuple_row)
     return (
         cur.execute("SELECT 1 FROM lead_updates WHERE reply_id = %s", (reply_id,)).fetchone()
@@ -32,7 +34,7 @@ def already_applied(conn: Connection, reply_id: int) -> bool:
 
 
 def apply_update(
-    conn: Connection,
+    conn: Connection[object],
     *,
     tenant_id: int,
     lead_id: int,

@@ -7,7 +7,7 @@ from psycopg import Connection
 from psycopg.rows import tuple_row
 
 
-def month_usage(conn: Connection, tenant_id: int, month: date) -> tuple[int, Decimal]:
+def month_usage(conn: Connection[object], tenant_id: int, month: date) -> tuple[int, Decimal]:
     """(tokens, USD) used by the tenant in the month starting at `month`."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
@@ -19,7 +19,7 @@ def month_usage(conn: Connection, tenant_id: int, month: date) -> tuple[int, Dec
 
 
 def add_usage(
-    conn: Connection,
+    conn: Connection[object],
     tenant_id: int,
     month: date,
     *,

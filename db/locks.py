@@ -51,7 +51,7 @@ class LockOrderError(RuntimeError):
 class Locks:
     """The locks of one transaction on `conn`, taken in `Rank` order."""
 
-    conn: Connection
+    conn: Connection[object]
     _held: Rank | None = field(default=None, init=False)
     _provider_ids: set[tuple[int, str, str]] = field(default_factory=set, init=False)
 
@@ -87,7 +87,7 @@ class Locks:
         self._take(Rank.MESSAGE)
         return messages.outbound_by_provider_id(self.conn, tenant_id, channel, provider_message_id)
 
-    def pacing(self) -> Connection:
+    def pacing(self) -> Connection[object]:
         """The connection to take pacing slots on, once the locks before them are held."""
         self._take(Rank.PACING)
         return self.conn

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from psycopg import Connection
 from psycopg.rows import class_row, tuple_row
@@ -31,7 +32,7 @@ class ParkedStatus:
     id: int
     status: DeliveryStatus
     status_at: datetime
-    errors: list
+    errors: list[Any]
 
     def __post_init__(self) -> None:
         # The column's text becomes its enum here, once for every reader.
@@ -64,7 +65,7 @@ _STAMP = {
 
 
 def insert_inbound(
-    conn: Connection,
+    conn: Connection[object],
     *,
     tenant_id: int,
     conversation_id: int,
@@ -115,14 +116,14 @@ def insert_inbound(
 
 
 def insert_outbound(
-    conn: Connection,
+    conn: Connection[object],
     *,
     tenant_id: int,
     conversation_id: int,
     channel: str,
     type: str,
     text: str | None,
-    details: dict | None = None,
+    details: dict[str, Any] | None = None,
 ) -> int:
     """An outbound message starts `pending`, before any channel call (the outbox)."""
     cur = conn.cursor(row_factory=tuple_row)
@@ -136,11 +137,12 @@ def insert_outbound(
         (tenant_id, conversation_id, channel, type, text, Jsonb(details or {})),
     ).fetchone()
     assert row is not None
-    return row[0]
+    message_id: int = row[0]
+    return message_id
 
 
 def outbound_by_provider_id(
-    conn: Connection, tenant_id: int, channel: str, provider_message_id: str
+    conn: Connection[object], tenant_id: int, channel: str, provider_message_id: str
 ) -> OutboundMessage | None:
     cur = conn.cursor(row_factory=class_row(OutboundMessage))
     return cur.execute(
@@ -151,7 +153,9 @@ def outbound_by_provider_id(
     ).fetchone()
 
 
-def outbound_by_id(conn: Connection, tenant_id: int, message_id: int) -> OutboundMessage | None:
+def outbound_by_id(
+    conn: Connection[object], tenant_id: int, message_id: int
+) -> OutboundMessage | None:
     cur = conn.cursor(row_factory=class_row(OutboundMessage))
     return cur.execute(
         f"SELECT {_OUTBOUND} FROM messages"
@@ -160,7 +164,7 @@ def outbound_by_id(conn: Connection, tenant_id: int, message_id: int) -> Outboun
     ).fetchone()
 
 
-def delivery_status_of(conn: Connection, tenant_id: int, message_id: int) -> str | None:
+def delivery_status_of(conn: Connection[object], tenant_id: int, message_id: int) -> str | None:
     """An outbound message's delivery status; None when the tenant has no such message."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
@@ -172,7 +176,7 @@ def delivery_status_of(conn: Connection, tenant_id: int, message_id: int) -> str
 
 
 def set_delivery_status(
-    conn: Connection,
+    conn: Connection[object],
     message_id: int,
     status: DeliveryStatus,
     at: datetime,
@@ -183,7 +187,7 @@ def set_delivery_status(
 
 
 def record_outranked_status(
-    conn: Connection,
+    conn: Connection[object],
     message_id: int,
     status: DeliveryStatus,
     at: datetime,
@@ -194,7 +198,7 @@ def record_outranked_status(
 
 
 def _write_status(
-    conn: Connection,
+    conn: Connection[object],
     message_id: int,
     status: DeliveryStatus,
     at: datetime,
@@ -227,7 +231,7 @@ def _write_status(
     )
 
 
-def record_provider_id(conn: Connection, message_id: int, provider_message_id: str) -> None:
+def record_provider_id(conn: Connection[object], message_id: int, provider_message_id: str) -> None:
     conn.execute(
         "UPDATE messages SET provider_message_id = %s, send_uncertain = false, updated_at = now()"
         " WHERE id = %s AND provider_message_id IS NULL",
@@ -236,7 +240,7 @@ def record_provider_id(conn: Connection, message_id: int, provider_message_id: s
 
 
 def park_status(
-    conn: Connection,
+    conn: Connection[object],
     *,
     tenant_id: int,
     channel: str,
@@ -266,7 +270,7 @@ def park_status(
 
 
 def take_parked_statuses(
-    conn: Connection, tenant_id: int, channel: str, provider_message_id: str
+    conn: Connection[object], tenant_id: int, channel: str, provider_message_id: str
 ) -> list[ParkedStatus]:
     """Remove and return the statuses that arrived before their message was known."""
     cur = conn.cursor(row_factory=class_row(ParkedStatus))
@@ -278,7 +282,7 @@ def take_parked_statuses(
     ).fetchall()
 
 
-def purge_parked_statuses(conn: Connection, older_than: timedelta) -> int:
+def purge_parked_statuses(conn: Connection[object], older_than: timedelta) -> int:
     """Delete statuses parked longer than `older_than`: their message never appeared.
 
     Housekeeping across every tenant, like the broker's purge; it reads nothing back.
@@ -289,7 +293,7 @@ def purge_parked_statuses(conn: Connection, older_than: timedelta) -> int:
 
 
 def lock_provider_id(
-    conn: Connection, tenant_id: int, channel: str, provider_message_id: str
+    conn: Connection[object], tenant_id: int, channel: str, provider_message_id: str
 ) -> None:
     """Serialise, per provider id, parking a status with recording that id (and draining)."""
     conn.execute(
@@ -298,7 +302,7 @@ def lock_provider_id(
     )
 
 
-def inbound_provider_id(conn: Connection, message_id: int) -> tuple[int, str] | None:
+def inbound_provider_id(conn: Connection[object], message_id: int) -> tuple[int, str] | None:
     """(tenant id, provider message id) of an inbound message."""
     cur = conn.cursor(row_factory=tuple_row)
     return cur.execute(

@@ -35,11 +35,11 @@ class Snapshot:
     age_seconds: float
 
 
-def count_totals(conn: Connection) -> Totals:
+def count_totals(conn: Connection[object]) -> Totals:
     """The whole-history counts: full scans, for the worker only."""
     dead_letters = counts_by_state(conn)
     return Totals(
-        replies=[tuple(row) for row in assistant_stats.replies_by_outcome(conn)],
+        replies=assistant_stats.replies_by_outcome(conn),
         cache_lookups=assistant_stats.cache_lookups(conn),
         handoffs=assistant_stats.handoff_count(conn),
         closed_conversations=assistant_stats.closed_conversation_count(conn),
@@ -48,7 +48,7 @@ def count_totals(conn: Connection) -> Totals:
     )
 
 
-def save_snapshot(conn: Connection, totals: Totals) -> None:
+def save_snapshot(conn: Connection[object], totals: Totals) -> None:
     conn.execute(
         "INSERT INTO metrics_snapshot (figures, refreshed_at) VALUES (%s, now())"
         " ON CONFLICT (id) DO UPDATE SET figures = excluded.figures,"
@@ -57,7 +57,7 @@ def save_snapshot(conn: Connection, totals: Totals) -> None:
     )
 
 
-def is_fresh(conn: Connection, max_age: timedelta) -> bool:
+def is_fresh(conn: Connection[object], max_age: timedelta) -> bool:
     """A snapshot younger than `max_age` exists (another worker process just counted)."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
@@ -66,11 +66,11 @@ def is_fresh(conn: Connection, max_age: timedelta) -> bool:
     return row is not None
 
 
-def refresh(conn: Connection) -> None:
+def refresh(conn: Connection[object]) -> None:
     save_snapshot(conn, count_totals(conn))
 
 
-def read_snapshot(conn: Connection) -> Snapshot | None:
+def read_snapshot(conn: Connection[object]) -> Snapshot | None:
     """The last counted totals and their age; None before a worker has counted once."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(

@@ -29,16 +29,17 @@ def available() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-def applied(conn: Connection) -> set[int]:
+def applied(conn: Connection[object]) -> set[int]:
     cur = conn.cursor(row_factory=tuple_row)
-    cur.execute("SELECT to_regclass('recado_migrations') IS NOT NULL")
-    if not cur.fetchone()[0]:
+    row = cur.execute("SELECT to_regclass('recado_migrations') IS NOT NULL").fetchone()
+    assert row is not None
+    if not row[0]:
         return set()
     cur.execute("SELECT version FROM recado_migrations")
     return {version for (version,) in cur.fetchall()}
 
 
-def migrate(conn: Connection) -> list[str]:
+def migrate(conn: Connection[object]) -> list[str]:
     """Apply the pending migrations; returns the names applied. `conn` must be in autocommit."""
     done: list[str] = []
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg import Connection
 from psycopg.rows import class_row, tuple_row
@@ -18,7 +19,7 @@ class OutboxMessage:
     channel: str
     type: str
     text: str | None
-    details: dict
+    details: dict[str, Any]
     reply_to: str | None
     delivery_status: DeliveryStatus
     provider_message_id: str | None
@@ -37,7 +38,9 @@ class OutboxMessage:
         )
 
 
-def lock_for_send(conn: Connection, tenant_id: int, message_id: int) -> OutboxMessage | None:
+def lock_for_send(
+    conn: Connection[object], tenant_id: int, message_id: int
+) -> OutboxMessage | None:
     """The outbound row with what sending needs, locked against a concurrent attempt."""
     cur = conn.cursor(row_factory=class_row(OutboxMessage))
     return cur.execute(
@@ -68,7 +71,7 @@ class SendTarget:
     stored_status_id: str | None
 
 
-def send_target(conn: Connection, message_id: int, callback_data: str) -> SendTarget | None:
+def send_target(conn: Connection[object], message_id: int, callback_data: str) -> SendTarget | None:
     """Whose outbound message this is (a job carries only its id), and any evidence it went."""
     cur = conn.cursor(row_factory=class_row(SendTarget))
     return cur.execute(
@@ -86,7 +89,7 @@ def send_target(conn: Connection, message_id: int, callback_data: str) -> SendTa
     ).fetchone()
 
 
-def claim(conn: Connection, message_id: int, *, resend: bool) -> None:
+def claim(conn: Connection[object], message_id: int, *, resend: bool) -> None:
     """`sending`, and uncertain until the provider's answer is recorded."""
     conn.execute(
         """
@@ -99,7 +102,9 @@ def claim(conn: Connection, message_id: int, *, resend: bool) -> None:
     )
 
 
-def record_rejection(conn: Connection, message_id: int, error: ProviderError | None) -> None:
+def record_rejection(
+    conn: Connection[object], message_id: int, error: ProviderError | None
+) -> None:
     """The provider answered no: the attempt certainly did not send anything."""
     conn.execute(
         "UPDATE messages SET send_uncertain = false, updated_at = now(),"
@@ -108,7 +113,7 @@ def record_rejection(conn: Connection, message_id: int, error: ProviderError | N
     )
 
 
-def clear_uncertainty(conn: Connection, message_id: int) -> None:
+def clear_uncertainty(conn: Connection[object], message_id: int) -> None:
     """The provider's answer is known now (its id is recorded)."""
     conn.execute(
         "UPDATE messages SET send_uncertain = false, updated_at = now() WHERE id = %s",
@@ -116,7 +121,9 @@ def clear_uncertainty(conn: Connection, message_id: int) -> None:
     )
 
 
-def convert_to_template(conn: Connection, message_id: int, template: dict) -> None:
+def convert_to_template(
+    conn: Connection[object], message_id: int, template: dict[str, Any]
+) -> None:
     """Outside the 24-hour window: the free-form text becomes the re-engagement template."""
     conn.execute(
         """
@@ -130,7 +137,7 @@ def convert_to_template(conn: Connection, message_id: int, template: dict) -> No
     )
 
 
-def flag_for_human(conn: Connection, conversation_id: int, reason: str) -> None:
+def flag_for_human(conn: Connection[object], conversation_id: int, reason: str) -> None:
     conn.execute(
         "UPDATE conversations SET status = 'handoff', needs_human_reason = %s, updated_at = now()"
         " WHERE id = %s AND status <> 'closed'",
@@ -138,7 +145,7 @@ def flag_for_human(conn: Connection, conversation_id: int, reason: str) -> None:
     )
 
 
-def pending_of_tenant(conn: Connection, tenant_id: int) -> list[int]:
+def pending_of_tenant(conn: Connection[object], tenant_id: int) -> list[int]:
     """Outbound messages not yet accepted by the provider, oldest first."""
     cur = conn.cursor(row_factory=tuple_row)
     return [
@@ -151,7 +158,7 @@ def pending_of_tenant(conn: Connection, tenant_id: int) -> list[int]:
     ]
 
 
-def pause_tenant(conn: Connection, tenant_id: int, reason: str) -> int:
+def pause_tenant(conn: Connection[object], tenant_id: int, reason: str) -> int:
     """Stop the tenant's sending; returns how many of its messages are still unsent."""
     conn.execute(
         "UPDATE tenants SET sending_paused_at = now(), sending_paused_reason = %s WHERE id = %s",
@@ -160,7 +167,7 @@ def pause_tenant(conn: Connection, tenant_id: int, reason: str) -> int:
     return len(pending_of_tenant(conn, tenant_id))
 
 
-def resume_tenant(conn: Connection, tenant_id: int) -> None:
+def resume_tenant(conn: Connection[object], tenant_id: int) -> None:
     conn.execute(
         "UPDATE tenants SET sending_paused_at = NULL, sending_paused_reason = NULL WHERE id = %s",
         (tenant_id,),

@@ -13,7 +13,7 @@ class Backlog:
     oldest: datetime | None
 
 
-def unprocessed_events(conn: Connection) -> Backlog:
+def unprocessed_events(conn: Connection[object]) -> Backlog:
     """Stored inbound events whose ingest step has not finished yet."""
     cur = conn.cursor(row_factory=class_row(Backlog))
     row = cur.execute(
@@ -24,7 +24,7 @@ def unprocessed_events(conn: Connection) -> Backlog:
     return row
 
 
-def quarantined_bodies(conn: Connection) -> Backlog:
+def quarantined_bodies(conn: Connection[object]) -> Backlog:
     """Signed bodies we could not parse and nobody has replayed yet."""
     cur = conn.cursor(row_factory=class_row(Backlog))
     row = cur.execute(
@@ -44,7 +44,7 @@ class Outbox:
     oldest: datetime | None
 
 
-def outbox(conn: Connection) -> Outbox:
+def outbox(conn: Connection[object]) -> Outbox:
     """Outbound messages not yet accepted by the provider (the partial messages_outbox index)."""
     cur = conn.cursor(row_factory=class_row(Outbox))
     row = cur.execute(
@@ -61,7 +61,7 @@ def outbox(conn: Connection) -> Outbox:
     return row
 
 
-def resend_total(conn: Connection) -> int:
+def resend_total(conn: Connection[object]) -> int:
     """Resends made so far, all messages: reads the whole table."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute("SELECT coalesce(sum(resends), 0) FROM messages WHERE resends > 0").fetchone()
@@ -76,7 +76,7 @@ class PausedTenant:
     reason: str | None
 
 
-def paused_tenants(conn: Connection) -> list[PausedTenant]:
+def paused_tenants(conn: Connection[object]) -> list[PausedTenant]:
     cur = conn.cursor(row_factory=class_row(PausedTenant))
     return cur.execute(
         "SELECT slug, sending_paused_at AS since, sending_paused_reason AS reason FROM tenants"

@@ -12,7 +12,7 @@ from domain.pacing import Rate, take
 _PURGE_CHANCE = 0.001
 
 
-def take_slots(conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
+def take_slots(conn: Connection[object], slots: Sequence[tuple[str, Rate]]) -> timedelta | None:
     """All or nothing: None when every key has a slot now (all are taken); else the longest
     wait, and no key spends anything (a send held back by one pace costs no other)."""
     cur = conn.cursor(row_factory=tuple_row)
@@ -52,7 +52,7 @@ def take_slots(conn: Connection, slots: Sequence[tuple[str, Rate]]) -> timedelta
     return None
 
 
-def forget_slots(conn: Connection, prefix: str, keys: Sequence[str]) -> None:
+def forget_slots(conn: Connection[object], prefix: str, keys: Sequence[str]) -> None:
     """Drop the times of `keys` and of every key starting with `prefix`: their next send is
     paced from scratch (after the rates changed)."""
     conn.execute(

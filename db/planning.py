@@ -46,12 +46,12 @@ def answerable(message_type: str) -> bool:
     return message_type not in _UNANSWERABLE
 
 
-def planning_state(conn: Connection, conversation_id: int) -> PlanningState | None:
+def planning_state(conn: Connection[object], conversation_id: int) -> PlanningState | None:
     cur = conn.cursor(row_factory=class_row(PlanningState))
     return cur.execute(_STATE, (conversation_id,)).fetchone()
 
 
-def lock_planning_state(conn: Connection, conversation_id: int) -> PlanningState | None:
+def lock_planning_state(conn: Connection[object], conversation_id: int) -> PlanningState | None:
     """The state under the conversation's row lock: commits of replies serialise here.
 
     Lock first, read after: a statement that waited for the lock still sees the snapshot it
@@ -70,7 +70,11 @@ _CONTEXT = f"""
 
 
 def unanswered(
-    conn: Connection, tenant_id: int, conversation_id: int, replied_through: int, through: int
+    conn: Connection[object],
+    tenant_id: int,
+    conversation_id: int,
+    replied_through: int,
+    through: int,
 ) -> list[ContextMessage]:
     """The customer's messages a reply through `through` answers, in the provider's order.
 
@@ -91,7 +95,7 @@ def unanswered(
 
 
 def history(
-    conn: Connection,
+    conn: Connection[object],
     tenant_id: int,
     conversation_id: int,
     replied_through: int,
@@ -115,7 +119,9 @@ def history(
     return rows[::-1]
 
 
-def lead_facts(conn: Connection, tenant_id: int, contact_id: int) -> tuple[int, LeadFacts] | None:
+def lead_facts(
+    conn: Connection[object], tenant_id: int, contact_id: int
+) -> tuple[int, LeadFacts] | None:
     """(lead id, what we know of it), with the services it asked about."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(
@@ -135,7 +141,7 @@ def lead_facts(conn: Connection, tenant_id: int, contact_id: int) -> tuple[int, 
     return lead_id, LeadFacts(name, source, email, phone, score, stage, tuple(services))
 
 
-def mark_planned(conn: Connection, conversation_id: int, through: int, streak: int) -> None:
+def mark_planned(conn: Connection[object], conversation_id: int, through: int, streak: int) -> None:
     """Replies are planned in message order: `replied_through` only moves forward."""
     conn.execute(
         "UPDATE conversations SET replied_through = GREATEST(replied_through, %s),"
@@ -144,7 +150,7 @@ def mark_planned(conn: Connection, conversation_id: int, through: int, streak: i
     )
 
 
-def flag_for_human(conn: Connection, conversation_id: int, reason: str) -> None:
+def flag_for_human(conn: Connection[object], conversation_id: int, reason: str) -> None:
     """Ask a person to look, without taking the conversation from the assistant."""
     conn.execute(
         "UPDATE conversations SET needs_human_reason = %s, updated_at = now() WHERE id = %s",

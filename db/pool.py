@@ -1,16 +1,30 @@
 """psycopg 3 connection pools for the web app, the workers and the CLI."""
 
 from datetime import timedelta
+from typing import TypedDict
 
 from psycopg import Connection
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 # Every session runs in UTC so timestamps written with NOW() AT TIME ZONE 'UTC' are right.
 SESSION_OPTIONS = "-c TimeZone=UTC"
 
 
-def connect_kwargs(application_name: str) -> dict[str, object]:
+class ConnectKwargs(TypedDict):
+    """libpq parameters of every connection; typed so they can be spread into `connect`."""
+
+    options: str
+    application_name: str
+    connect_timeout: int
+    keepalives: int
+    keepalives_idle: int
+    keepalives_interval: int
+    keepalives_count: int
+    tcp_user_timeout: int
+
+
+def connect_kwargs(application_name: str) -> ConnectKwargs:
     return {
         "options": SESSION_OPTIONS,
         "application_name": application_name,
@@ -40,7 +54,7 @@ def make_pool(
         min_size=min_size,
         max_size=max_size,
         timeout=timeout,
-        kwargs=connect_kwargs(application_name),
+        kwargs=dict(connect_kwargs(application_name)),
         check=ConnectionPool.check_connection,
         open=False,
         name=application_name,
@@ -50,14 +64,14 @@ def make_pool(
     return pool
 
 
-def connect(url: str, *, application_name: str, autocommit: bool = False) -> Connection:
+def connect(url: str, *, application_name: str, autocommit: bool = False) -> Connection[DictRow]:
     """One connection outside any pool (CLI commands, migrations)."""
-    return Connection.connect(
+    return Connection[DictRow].connect(
         url, autocommit=autocommit, row_factory=dict_row, **connect_kwargs(application_name)
     )
 
 
-def limit_statement_time(conn: Connection, limit: timedelta) -> None:
+def limit_statement_time(conn: Connection[object], limit: timedelta) -> None:
     """Cancel any statement of the current transaction that runs longer than `limit`."""
     milliseconds = max(1, int(limit.total_seconds() * 1000))
     conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(milliseconds),))

@@ -24,7 +24,11 @@ class ProfileVersion:
 
 
 def set_profile(
-    conn: Connection, tenant_id: int, profile: dict[str, Any], *, restored_from: int | None = None
+    conn: Connection[object],
+    tenant_id: int,
+    profile: dict[str, Any],
+    *,
+    restored_from: int | None = None,
 ) -> int:
     """Save the profile; returns its version number. Turning the assistant on starts it at each
     conversation's next message: what customers wrote before was for people to answer."""
@@ -51,7 +55,10 @@ def set_profile(
 
 
 def _add_version(
-    conn: Connection, tenant_id: int, profile: dict[str, Any] | None, restored_from: int | None
+    conn: Connection[object],
+    tenant_id: int,
+    profile: dict[str, Any] | None,
+    restored_from: int | None,
 ) -> int:
     """The next version; the caller has updated the tenant's row, whose lock orders the saves."""
     cur = conn.cursor(row_factory=tuple_row)
@@ -65,10 +72,11 @@ def _add_version(
         (tenant_id, None if profile is None else Jsonb(profile), restored_from, tenant_id),
     ).fetchone()
     assert row is not None
-    return row[0]
+    version: int = row[0]
+    return version
 
 
-def profile_versions(conn: Connection, tenant_id: int) -> list[ProfileVersion]:
+def profile_versions(conn: Connection[object], tenant_id: int) -> list[ProfileVersion]:
     """Every saved version of the tenant's profile, newest first."""
     cur = conn.cursor(row_factory=class_row(ProfileVersion))
     return cur.execute(
@@ -78,7 +86,9 @@ def profile_versions(conn: Connection, tenant_id: int) -> list[ProfileVersion]:
     ).fetchall()
 
 
-def profile_version(conn: Connection, tenant_id: int, version: int) -> ProfileVersion | None:
+def profile_version(
+    conn: Connection[object], tenant_id: int, version: int
+) -> ProfileVersion | None:
     cur = conn.cursor(row_factory=class_row(ProfileVersion))
     return cur.execute(
         "SELECT version, profile, saved_at, restored_from FROM profile_versions"
@@ -87,14 +97,14 @@ def profile_version(conn: Connection, tenant_id: int, version: int) -> ProfileVe
     ).fetchone()
 
 
-def profile_of(conn: Connection, tenant_id: int) -> dict[str, Any] | None:
+def profile_of(conn: Connection[object], tenant_id: int) -> dict[str, Any] | None:
     """The stored profile; None when the tenant has none (or does not exist)."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute("SELECT profile FROM tenants WHERE id = %s", (tenant_id,)).fetchone()
     return row[0] if row is not None else None
 
 
-def set_setting_default(conn: Connection, tenant_id: int, key: str, value: Any) -> None:
+def set_setting_default(conn: Connection[object], tenant_id: int, key: str, value: Any) -> None:
     """Set `tenants.settings[key]` unless the tenant already has that setting."""
     conn.execute(
         """
@@ -105,7 +115,7 @@ def set_setting_default(conn: Connection, tenant_id: int, key: str, value: Any) 
     )
 
 
-def clear_profile(conn: Connection, tenant_id: int) -> bool:
+def clear_profile(conn: Connection[object], tenant_id: int) -> bool:
     """No profile, no assistant: inbound messages wait for a person. False when there was none."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(

@@ -5,6 +5,7 @@ them up; because they ride the caller's transaction, a rollback leaves neither r
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from psycopg import Connection
 from psycopg.types.json import Jsonb
@@ -28,7 +29,7 @@ FROM enqueued
 """
 
 
-def enqueue(conn: Connection, messages: Sequence[dict]) -> None:
+def enqueue(conn: Connection[object], messages: Sequence[dict[str, Any]]) -> None:
     """Insert encoded Dramatiq messages (`json.loads(message.encode())`) in one statement."""
     if messages:
         conn.execute(_ENQUEUE, (Jsonb(list(messages)),))

@@ -53,7 +53,7 @@ class StoredReply:
     source: ReplySource
     reply_text: str | None
     intent: str | None
-    extraction: dict
+    extraction: dict[str, Any]
     cache_question: str | None
     cache_scope: str | None
     cache_class: str | None
@@ -65,7 +65,7 @@ class StoredReply:
         object.__setattr__(self, "source", ReplySource(self.source))
 
 
-def insert_reply(conn: Connection, reply: NewReply) -> int:
+def insert_reply(conn: Connection[object], reply: NewReply) -> int:
     columns = [name for name in NewReply.__dataclass_fields__]
     values = [getattr(reply, name) for name in columns]
     values = [Jsonb(v) if isinstance(v, dict) else v for v in values]
@@ -76,10 +76,11 @@ def insert_reply(conn: Connection, reply: NewReply) -> int:
         values,
     ).fetchone()
     assert row is not None
-    return row[0]
+    reply_id: int = row[0]
+    return reply_id
 
 
-def reply_by_id(conn: Connection, reply_id: int) -> StoredReply | None:
+def reply_by_id(conn: Connection[object], reply_id: int) -> StoredReply | None:
     cur = conn.cursor(row_factory=class_row(StoredReply))
     return cur.execute(
         "SELECT id, tenant_id, conversation_id, through_message_id, outcome, source, reply_text,"

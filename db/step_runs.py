@@ -6,7 +6,7 @@ from psycopg import Connection
 
 
 def record_step_run(
-    conn: Connection,
+    conn: Connection[object],
     *,
     actor: str,
     message_id: str,

@@ -6,7 +6,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 
-def set_setting(conn: Connection, tenant_id: int, key: str, value: object) -> None:
+def set_setting(conn: Connection[object], tenant_id: int, key: str, value: object) -> None:
     """Set one key, leaving the others as they are."""
     conn.execute(
         "UPDATE tenants SET settings = settings || %s WHERE id = %s",
@@ -14,7 +14,7 @@ def set_setting(conn: Connection, tenant_id: int, key: str, value: object) -> No
     )
 
 
-def unset_setting(conn: Connection, tenant_id: int, key: str) -> bool:
+def unset_setting(conn: Connection[object], tenant_id: int, key: str) -> bool:
     """Remove one key; False when the tenant did not have it."""
     cur = conn.cursor(row_factory=tuple_row)
     row = cur.execute(

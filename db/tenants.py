@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from psycopg import Connection
 from psycopg.rows import class_row
@@ -20,11 +21,11 @@ class Tenant:
     wa_app_secret: str | None = field(repr=False)
     wa_verify_token: str | None = field(repr=False)
     wa_access_token: str | None = field(repr=False)
-    settings: dict
+    settings: dict[str, Any]
     sending_paused_at: datetime | None = None
     sending_paused_reason: str | None = None
     # The business profile's JSON (domain.profile); None: no assistant for this tenant.
-    profile: dict | None = None
+    profile: dict[str, Any] | None = None
 
     def typed_settings(self) -> TenantSettings:
         """The settings, checked: a stored value the CLI would refuse fails the step, by key."""
@@ -41,7 +42,7 @@ _COLUMNS = (
 
 
 def create_tenant(
-    conn: Connection,
+    conn: Connection[object],
     *,
     slug: str,
     name: str,
@@ -49,7 +50,7 @@ def create_tenant(
     wa_app_secret: str,
     wa_verify_token: str,
     wa_access_token: str,
-    settings: dict | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Tenant:
     cur = conn.cursor(row_factory=class_row(Tenant))
     cur.execute(
@@ -74,17 +75,17 @@ def create_tenant(
     return row
 
 
-def tenant_by_slug(conn: Connection, slug: str) -> Tenant | None:
+def tenant_by_slug(conn: Connection[object], slug: str) -> Tenant | None:
     cur = conn.cursor(row_factory=class_row(Tenant))
     return cur.execute(f"SELECT {_COLUMNS} FROM tenants WHERE slug = %s", (slug,)).fetchone()
 
 
-def tenant_by_id(conn: Connection, tenant_id: int) -> Tenant | None:
+def tenant_by_id(conn: Connection[object], tenant_id: int) -> Tenant | None:
     cur = conn.cursor(row_factory=class_row(Tenant))
     return cur.execute(f"SELECT {_COLUMNS} FROM tenants WHERE id = %s", (tenant_id,)).fetchone()
 
 
-def list_tenants(conn: Connection) -> list[Tenant]:
+def list_tenants(conn: Connection[object]) -> list[Tenant]:
     cur = conn.cursor(row_factory=class_row(Tenant))
     return cur.execute(f"SELECT {_COLUMNS} FROM tenants ORDER BY slug").fetchall()
 
@@ -93,7 +94,7 @@ def list_tenants(conn: Connection) -> list[Tenant]:
 CREDENTIALS = ("wa_access_token", "wa_app_secret", "wa_verify_token")
 
 
-def update_credentials(conn: Connection, tenant_id: int, values: dict[str, str]) -> None:
+def update_credentials(conn: Connection[object], tenant_id: int, values: dict[str, str]) -> None:
     """Replace some of the tenant's credentials (keys from CREDENTIALS)."""
     unknown = set(values) - set(CREDENTIALS)
     if unknown or not values:

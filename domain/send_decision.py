@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from domain.breaker import Breaker, BreakerPolicy, BreakerState, admit
 from domain.channels import whatsapp_send
@@ -165,9 +165,16 @@ def as_template(content: OutboundContent, template: Mapping[str, Any]) -> Outbou
     return replace(content, type="template", details=details)
 
 
+class _Threading(TypedDict):
+    """The arguments every request builder takes alike."""
+
+    reply_to: str | None
+    callback_data: str | None
+
+
 def build_request(content: OutboundContent) -> dict[str, Any]:
     """The provider request for the row; ValueError or KeyError when it cannot be sent."""
-    common = {"reply_to": content.reply_to, "callback_data": callback_data(content.message_id)}
+    common = _Threading(reply_to=content.reply_to, callback_data=callback_data(content.message_id))
     to = content.recipient
     if content.type == "text":
         return whatsapp_send.text_request(to, content.text or "", **common)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from string import Formatter
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.pacing import NUMBER_RATE, RECIPIENT_RATE, Rate
 
@@ -42,6 +42,8 @@ ON_RETURN_CHOICES = (ON_RETURN_ASSISTANT, ON_RETURN_PERSON)
 MAX_TEMPLATE_NAME = 512
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
+_T = TypeVar("_T")
+_D = TypeVar("_D")
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,9 @@ def _flag(key: str) -> Callable[[str], bool]:
     return parse
 
 
+_read_receipts = _flag("read_receipts")
+_typing_indicator = _flag("typing_indicator")
+
 SETTINGS: Mapping[str, SettingSpec] = {
     spec.key: spec
     for spec in (
@@ -328,13 +333,13 @@ SETTINGS: Mapping[str, SettingSpec] = {
             "read_receipts",
             "mark inbound messages as read (blue ticks)",
             "false",
-            _flag("read_receipts"),
+            _read_receipts,
         ),
         SettingSpec(
             "typing_indicator",
             "show 'typing…' with the read receipt",
             "false",
-            _flag("typing_indicator"),
+            _typing_indicator,
         ),
         SettingSpec(
             "unanswered_on_return",
@@ -391,31 +396,32 @@ def parse_tenant_settings(raw: Mapping[str, Any]) -> TenantSettings:
     A stored value passes the check its command-line text would: the CLI and the steps never
     disagree on what a key accepts. Unknown keys are left for `describe_settings` to show.
     """
-    values = {
-        key: SETTINGS[key].parse(_as_text(value))
-        for key, value in raw.items()
-        if key in SETTINGS and value is not None
-    }
-    pacing = values.get("pacing", {})
-    usd_cap = values.get("llm_monthly_usd_cap")
+    pacing = _stored(raw, "pacing", _pacing, {})
+    usd_cap = _stored(raw, "llm_monthly_usd_cap", _usd_cap, None)
     return TenantSettings(
         quiet_window_seconds=float(
-            values.get("quiet_window_seconds", DEFAULT_QUIET_WINDOW_SECONDS)
+            _stored(raw, "quiet_window_seconds", _quiet_window, DEFAULT_QUIET_WINDOW_SECONDS)
         ),
-        handoff_keywords=tuple(values.get("handoff_keywords", ())),
-        low_confidence_threshold=float(
-            values.get("low_confidence_threshold", DEFAULT_LOW_CONFIDENCE_THRESHOLD)
+        handoff_keywords=tuple(_stored(raw, "handoff_keywords", _keywords, [])),
+        low_confidence_threshold=_stored(
+            raw, "low_confidence_threshold", _threshold, DEFAULT_LOW_CONFIDENCE_THRESHOLD
         ),
-        handoff_message=values.get("handoff_message"),
-        llm_monthly_token_cap=values.get("llm_monthly_token_cap"),
+        handoff_message=_stored(raw, "handoff_message", _handoff_message, None),
+        llm_monthly_token_cap=_stored(raw, "llm_monthly_token_cap", _token_cap, None),
         llm_monthly_usd_cap=None if usd_cap is None else Decimal(str(usd_cap)),
-        read_receipts=values.get("read_receipts", False),
-        typing_indicator=values.get("typing_indicator", False),
-        reengagement_template=values.get("reengagement_template"),
+        read_receipts=_stored(raw, "read_receipts", _read_receipts, False),
+        typing_indicator=_stored(raw, "typing_indicator", _typing_indicator, False),
+        reengagement_template=_stored(raw, "reengagement_template", _template, None),
         recipient_rate=_as_rate(pacing.get("recipient"), RECIPIENT_RATE),
         number_rate=_as_rate(pacing.get("number"), NUMBER_RATE),
-        unanswered_on_return=values.get("unanswered_on_return", ON_RETURN_ASSISTANT),
+        unanswered_on_return=_stored(raw, "unanswered_on_return", _on_return, ON_RETURN_ASSISTANT),
     )
+
+
+def _stored(raw: Mapping[str, Any], key: str, parse: Callable[[str], _T], default: _D) -> _T | _D:
+    """`key`'s stored value through the parser its command-line text goes through (SETTINGS)."""
+    value = raw.get(key)
+    return default if value is None else parse(_as_text(value))
 
 
 def _as_text(value: Any) -> str:

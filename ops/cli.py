@@ -39,7 +39,9 @@ class RecadoGroup(click.Group):
         try:
             return self._invoke_readably(ctx)
         except click.ClickException as exc:
-            exc.message = visible(exc.message, multiline=True)
+            # Click declares `message` Final, yet every subclass's format_message builds on it:
+            # rewriting it is the one way to render every error's text safely.
+            exc.message = visible(exc.message, multiline=True)  # type: ignore[misc]
             raise
 
     def _invoke_readably(self, ctx: click.Context) -> object:

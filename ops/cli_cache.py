@@ -56,8 +56,8 @@ def stats(slug: str | None) -> None:
             entries = {row.tenant_id: row for row in session.cache.stats(only)}
 
     replies: dict[int, dict[str, int]] = {}
-    for row in results:
-        replies.setdefault(row.tenant_id, {})[row.cache_result] = row.replies
+    for result in results:
+        replies.setdefault(result.tenant_id, {})[result.cache_result] = result.replies
     echo(f"answer cache in {session.backend}")
     if not tenants:
         echo("  no tenants")
@@ -65,10 +65,10 @@ def stats(slug: str | None) -> None:
     header = ["TENANT", "FAQ", "GENERAL", "TRANSIENT", "EXPIRED", "HITS"]
     table = [[*header, *(result.upper() for result in _RESULTS), "HIT RATE"]]
     for tenant in tenants:
-        row = entries.get(tenant.id) or CacheStats(tenant.id, 0, 0, 0, 0, 0)
+        cached = entries.get(tenant.id) or CacheStats(tenant.id, 0, 0, 0, 0, 0)
         counts = replies.get(tenant.id, {})
         rate = hit_rate(counts)
-        cells = [row.faq, row.general, row.transient, row.expired, row.hits]
+        cells = [cached.faq, cached.general, cached.transient, cached.expired, cached.hits]
         cells += [counts.get(result, 0) for result in _RESULTS]
         table.append([tenant.slug, *map(str, cells), f"{rate:.0%}" if rate is not None else "-"])
     echo("\n".join("  " + line for line in format_table(table).splitlines()))
@@ -125,7 +125,7 @@ def _redis_errors(session: _Session) -> Iterator[None]:
         ) from exc
 
 
-def _tenants(conn: Connection, slug: str | None) -> list[Tenant]:
+def _tenants(conn: Connection[object], slug: str | None) -> list[Tenant]:
     if slug is None:
         return list_tenants(conn)
     tenant = tenant_by_slug(conn, slug)

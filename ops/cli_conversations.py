@@ -49,7 +49,11 @@ def list_(slug: str, status: str | None, needs_reply: bool, limit: int) -> None:
     with cli_connection() as conn:
         tenant = known_tenant(conn, slug)
         rows = list_conversations(
-            conn, tenant.id, status=status, needs_reply=needs_reply, limit=limit
+            conn,
+            tenant.id,
+            status=None if status is None else ConversationStatus(status),
+            needs_reply=needs_reply,
+            limit=limit,
         )
     if not rows:
         kind = f"{status} " if status else ""
@@ -104,8 +108,8 @@ def show(slug: str, conversation_id: int, before: int | None, per_page: int) -> 
     echo(f"open notifications: {line.open_notifications}")
     where = f"before message {before}" if before else "latest"
     echo(f"\nmessages, {where} (up to {per_page}):")
-    table = [("ID", "TIME", "DIR", "AUTHOR", "TYPE", "STATUS", "TEXT")]
-    table.extend(
+    message_table = [("ID", "TIME", "DIR", "AUTHOR", "TYPE", "STATUS", "TEXT")]
+    message_table.extend(
         (
             str(m.id),
             format_time(m.at, zone),
@@ -117,7 +121,7 @@ def show(slug: str, conversation_id: int, before: int | None, per_page: int) -> 
         )
         for m in messages
     )
-    echo(format_table(table) if messages else "  none")
+    echo(format_table(message_table) if messages else "  none")
     if older:
         echo(
             f"older messages: recado conversations show --tenant {slug} {conversation_id}"
@@ -126,11 +130,11 @@ def show(slug: str, conversation_id: int, before: int | None, per_page: int) -> 
     if before:
         return
     echo(f"\nlatest planned replies (up to {SHOWN_REPLIES}):")
-    table = [
+    reply_table = [
         ("ID", "TIME", "THROUGH", "OUTCOME", "SOURCE", "INTENT", "CONFIDENCE", "TOKENS IN/OUT",
          "CUT MSGS/CHARS", "LATENCY", "COST USD", "HAND-OFF REASON"),
     ]  # fmt: skip
-    table.extend(
+    reply_table.extend(
         (
             str(r.id),
             format_time(r.created_at, zone),
@@ -147,7 +151,7 @@ def show(slug: str, conversation_id: int, before: int | None, per_page: int) -> 
         )
         for r in replies
     )
-    echo(format_table(table) if replies else "  none")
+    echo(format_table(reply_table) if replies else "  none")
 
 
 @conversations.command()
@@ -225,7 +229,9 @@ def notifications(slug: str) -> None:
     echo(format_table(table))
 
 
-def _conversation(conn: Connection, tenant: Tenant, conversation_id: int) -> ConversationLine:
+def _conversation(
+    conn: Connection[object], tenant: Tenant, conversation_id: int
+) -> ConversationLine:
     line = conversation_line(conn, tenant.id, conversation_id)
     if line is None:
         raise click.ClickException(f"no conversation {conversation_id} for tenant {tenant.slug}")

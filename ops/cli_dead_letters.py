@@ -170,7 +170,7 @@ def requeue(ids: tuple[int, ...], actor: str | None, since: datetime | None) -> 
         raise click.exceptions.Exit(1)
 
 
-def _requeue_one(conn: Connection, dead_letter_id: int, operator: str) -> "RequeueOutcome":
+def _requeue_one(conn: Connection[object], dead_letter_id: int, operator: str) -> "RequeueOutcome":
     """One letter in its own transaction, so its failure undoes none of the others."""
     # Imported here: the steps (dramatiq, the broker) take 0.15 s that other commands skip.
     from actors.requeue import RequeueOutcome, requeue_one

@@ -70,10 +70,10 @@ def stats_() -> None:
     )
     echo("circuit breakers")
     if breakers:
-        table = [("TENANT", "CHANNEL", "STATE", "FAILURES", "UNTIL")]
+        breaker_table = [("TENANT", "CHANNEL", "STATE", "FAILURES", "UNTIL")]
         for tenant_id, channel, state, failures, until in breakers:
-            table.append((str(tenant_id), channel, state, str(failures), str(until or "-")))
-        echo(_indent(format_table(table)))
+            breaker_table.append((str(tenant_id), channel, state, str(failures), str(until or "-")))
+        echo(_indent(format_table(breaker_table)))
     else:
         echo("  all closed")
     for tenant in paused:

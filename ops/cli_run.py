@@ -156,7 +156,7 @@ def _check_port_free(host: str, port: int, option: str = "--port") -> None:
             ) from exc
 
 
-def _ensure_demo_tenant(conn: Connection) -> Tenant:
+def _ensure_demo_tenant(conn: Connection[object]) -> Tenant:
     existing = tenant_by_slug(conn, DEMO_SLUG)
     if existing is not None:
         return existing
@@ -172,7 +172,7 @@ def _ensure_demo_tenant(conn: Connection) -> Tenant:
     )
 
 
-def _ensure_demo_assistant(conn: Connection, demo: Tenant) -> None:
+def _ensure_demo_assistant(conn: Connection[object], demo: Tenant) -> None:
     """Give the demo tenant the demo clinic's profile, unless it has one; keep its settings."""
     if profile_of(conn, demo.id) is None:
         profile = json.loads(DEMO_PROFILE.read_text(encoding="utf-8"))

@@ -87,7 +87,7 @@ def unset(slug: str, key: str) -> None:
     _say_rescheduled(*moved)
 
 
-def _reschedule(conn: Connection, tenant: Tenant, key: str) -> tuple[int, int]:
+def _reschedule(conn: Connection[object], tenant: Tenant, key: str) -> tuple[int, int]:
     """Work already scheduled under the old value waits no longer than the new one allows:
     (replies brought forward, sends paced again)."""
     # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.

@@ -9,6 +9,7 @@ import click
 import psycopg
 from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow
 
 from db.pool import connect
 from ops.embedded_pg import EmbeddedPostgresError, running_pid, start_embedded, stop_embedded
@@ -27,7 +28,8 @@ def describe(url: str) -> str:
     except psycopg.ProgrammingError:
         return "an unparseable DATABASE_URL"
     user = f"{info['user']}@" if info.get("user") else ""
-    host = info.get("host") or "localhost"
+    # libpq's parse gives text; the dict's type allows ints for keyword arguments.
+    host = str(info.get("host") or "localhost")
     port = f":{info['port']}" if info.get("port") and not host.startswith("/") else ""
     return f"postgresql://{user}{host}{port}/{info.get('dbname', '')}"
 
@@ -58,7 +60,7 @@ def database_url() -> Iterator[str]:
 
 
 @contextmanager
-def cli_connection(*, autocommit: bool = False) -> Iterator[Connection]:
+def cli_connection(*, autocommit: bool = False) -> Iterator[Connection[DictRow]]:
     """A connection for one CLI command, on whichever database `database_url` picks."""
     with (
         database_url() as url,

@@ -24,10 +24,16 @@ from types import TracebackType
 from db.migrate import migrate
 from db.pool import connect
 
-# Located without importing pgserver, whose import has side effects (runtime dirs, warnings).
-BIN_DIR = (
-    Path(importlib.util.find_spec("pgserver").submodule_search_locations[0]) / "pginstall" / "bin"
-)
+
+def _pgserver_bin() -> Path:
+    # Located without importing pgserver, whose import has side effects (runtime dirs, warnings).
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("pgserver (a dependency of recado) is not installed")
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+
+
+BIN_DIR = _pgserver_bin()
 OS_USER = "pgserver"
 # Durability is not what these tests measure; fsync makes everything slower and noisier.
 DEFAULT_SETTINGS: Mapping[str, str | int] = {"fsync": "off", "full_page_writes": "off"}

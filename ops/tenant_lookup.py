@@ -9,7 +9,7 @@ from psycopg import Connection
 from db.tenants import Tenant, tenant_by_slug
 
 
-def known_tenant(conn: Connection, slug: str) -> Tenant:
+def known_tenant(conn: Connection[object], slug: str) -> Tenant:
     tenant = tenant_by_slug(conn, slug)
     if tenant is None:
         raise click.ClickException(f"no tenant {slug!r}")

@@ -8,17 +8,26 @@ comes (408 once BODY_SECONDS have passed). Either way the app is never called.
 """
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from hypercorn.middleware import AsyncioWSGIMiddleware
+from hypercorn.typing import (
+    ASGIReceiveCallable,
+    ASGIReceiveEvent,
+    ASGISendCallable,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Scope,
+    WSGIFramework,
+)
 
 from webapp import BODY_SECONDS, MAX_BODY_BYTES
 from webapp.wsgi import app as flask_app
 
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+if TYPE_CHECKING:
+    # The WSGI protocol's types exist for the type checker only (typeshed).
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 
 class _Refused(Exception):
@@ -29,17 +38,19 @@ class _Refused(Exception):
 
 
 class CompleteBodiesOnly:
-    def __init__(self, wsgi_app: Any, max_body_size: int) -> None:
+    def __init__(self, wsgi_app: WSGIFramework, max_body_size: int) -> None:
         self.inner = AsyncioWSGIMiddleware(wsgi_app, max_body_size)
 
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
             return
         # The headers are in: the body's time starts now.
         deadline = time.monotonic() + BODY_SECONDS
 
-        async def body_messages() -> Message:
+        async def body_messages() -> ASGIReceiveEvent:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _Refused(400, "incomplete request body")
@@ -52,12 +63,21 @@ class CompleteBodiesOnly:
         except _Refused as refused:
             # Sent if the client still listens (a read timeout, a slow body); dropped if it left.
             headers = [(b"content-type", b"text/plain"), (b"connection", b"close")]
-            start = {"type": "http.response.start", "status": refused.status, "headers": headers}
+            start: HTTPResponseStartEvent = {
+                "type": "http.response.start",
+                "status": refused.status,
+                "headers": headers,
+            }
             await send(start)
-            await send({"type": "http.response.body", "body": f"{refused.reason}\n".encode()})
+            body: HTTPResponseBodyEvent = {
+                "type": "http.response.body",
+                "body": f"{refused.reason}\n".encode(),
+                "more_body": False,
+            }
+            await send(body)
 
 
-def _whole_body(environ: dict[str, Any], start_response: Any) -> Any:
+def _whole_body(environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
     # wsgi.input holds the whole body, read above: say so, or Werkzeug reads nothing of a chunked
     # body (it has no Content-Length to go by).
     environ["wsgi.input_terminated"] = True

@@ -113,7 +113,7 @@ def _is_loopback(address: str | None) -> bool:
         return False
 
 
-def metrics_registry(conn: Connection) -> CollectorRegistry:
+def metrics_registry(conn: Connection[object]) -> CollectorRegistry:
     registry = CollectorRegistry()
     queue_rows = Gauge(
         "recado_queue_messages",
@@ -172,7 +172,7 @@ def metrics_registry(conn: Connection) -> CollectorRegistry:
     return registry
 
 
-def _llm_usage(conn: Connection, registry: CollectorRegistry) -> None:
+def _llm_usage(conn: Connection[object], registry: CollectorRegistry) -> None:
     prompt, completion, cost = assistant_stats.llm_usage_this_month(conn)
     tokens = Gauge(
         "recado_llm_tokens_month",

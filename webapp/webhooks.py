@@ -63,7 +63,7 @@ def whatsapp_events(tenant_slug: str) -> Response:
     return Response("ok\n", mimetype="text/plain")
 
 
-def _receive(conn: Connection, tenant_slug: str, body: bytes) -> None:
+def _receive(conn: Connection[object], tenant_slug: str, body: bytes) -> None:
     """The tenant, its signature, then the body stored or quarantined."""
     tenant = _tenant(conn, tenant_slug)
     if tenant is None:
@@ -77,12 +77,12 @@ def _receive(conn: Connection, tenant_slug: str, body: bytes) -> None:
     _store(conn, tenant, body)
 
 
-def _tenant(conn: Connection, slug: str) -> Tenant | None:
+def _tenant(conn: Connection[object], slug: str) -> Tenant | None:
     # A NUL (from %00 in the path) names no tenant, and PostgreSQL text cannot even hold it.
     return None if "\x00" in slug else tenants.tenant_by_slug(conn, slug)
 
 
-def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
+def _store(conn: Connection[object], tenant: Tenant, body: bytes) -> None:
     try:
         with translated():
             accepted = accept_whatsapp_envelope(conn, tenant, body, datetime.now(UTC))
@@ -99,7 +99,7 @@ def _store(conn: Connection, tenant: Tenant, body: bytes) -> None:
             _quarantine(conn, tenant, body, reason)
 
 
-def _quarantine(conn: Connection, tenant: Tenant, body: bytes, reason: str) -> None:
+def _quarantine(conn: Connection[object], tenant: Tenant, body: bytes, reason: str) -> None:
     content_type = request.content_type
     quarantine_id = events.quarantine_body(
         conn,

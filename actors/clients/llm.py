@@ -9,9 +9,10 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import openai
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 from actors.clients.llm_errors import LLMMalformedOutput, LLMPermanent, LLMRetryable
 
@@ -75,7 +76,7 @@ class LLMClient:
     def __repr__(self) -> str:
         return f"LLMClient(base_url={str(self._client.base_url)!r}, model={self.model!r})"
 
-    def chat(self, messages: list[dict], tool: dict) -> ChatResult:
+    def chat(self, messages: list[dict[str, Any]], tool: dict[str, Any]) -> ChatResult:
         """One completion that must call `tool`; its arguments (a JSON object) come back."""
         name = tool["function"]["name"]
         started = time.monotonic()
@@ -84,8 +85,10 @@ class LLMClient:
             # model (a proxy's HTML page, cut-off JSON) becomes LLMMalformedOutput here.
             raw = self._client.chat.completions.with_raw_response.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                tools=[tool],  # type: ignore[list-item]
+                # Plain JSON built by domain/ (standard library only) in the shape the API takes;
+                # the SDK's TypedDicts cannot be named there.
+                messages=cast(list[ChatCompletionMessageParam], messages),
+                tools=[cast(ChatCompletionFunctionToolParam, tool)],
                 tool_choice={"type": "function", "function": {"name": name}},
             )
         except openai.OpenAIError as error:
@@ -144,9 +147,9 @@ def _arguments(response: dict[str, Any], tool_name: str) -> str:
     if not isinstance(message, dict):
         raise LLMMalformedOutput("LLM chat: the first choice has no message")
     calls = [
-        call.get("function")
+        function
         for call in message.get("tool_calls") or ()
-        if isinstance(call, dict) and isinstance(call.get("function"), dict)
+        if isinstance(call, dict) and isinstance(function := call.get("function"), dict)
     ]
     named = [call for call in calls if call.get("name") == tool_name]
     if named:

@@ -202,7 +202,11 @@ def oversize_id(item: Json) -> str | None:
 def _value_events(value: Json, where: str, error_period: str) -> list[EnvelopeEvent]:
     metadata = value.get("metadata")
     phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
-    if not isinstance(phone_number_id, str) or not phone_number_id:
+    if (
+        not isinstance(metadata, dict)
+        or not isinstance(phone_number_id, str)
+        or not phone_number_id
+    ):
         raise UnparseableEnvelope(f"{where}.metadata.phone_number_id is missing")
     raw_contacts = value.get("contacts")
     contacts = (

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Self, TypeGuard
 from urllib.parse import urlsplit
 
 import httpx
@@ -231,6 +231,7 @@ class GraphApiSimulator:
         if self._server is None:
             raise RuntimeError("the simulator is not running")
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # a TCP server's address: text, never bytes
         return f"http://{host}:{port}"
 
     # --- what happened --------------------------------------------------------------------
@@ -305,7 +306,7 @@ class GraphApiSimulator:
 
         fault = self._draw_fault()
         refusal = _REFUSALS.get(fault) if fault else None
-        if refusal is not None:
+        if fault and refusal is not None:
             status = self.config.rate_limit_http_status if fault == "429" else refusal.status
             with self._lock:
                 self._faults[fault] += 1
@@ -647,7 +648,7 @@ def _wa_id(number: str) -> str | None:
     return digits if digits.isascii() and digits.isdigit() and len(digits) <= 15 else None
 
 
-def _text(value: object, limit: int | None = None) -> bool:
+def _text(value: object, limit: int | None = None) -> TypeGuard[str]:
     return isinstance(value, str) and bool(value.strip()) and (limit is None or len(value) <= limit)
 
 

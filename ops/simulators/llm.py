@@ -194,6 +194,7 @@ class LlmSimulator:
         if self._server is None:
             raise RuntimeError("the simulator is not running")
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # a TCP server's address: text, never bytes
         return f"http://{host}:{port}/v1"
 
     # --- steering and what happened --------------------------------------------------------
@@ -286,6 +287,7 @@ class LlmSimulator:
         if problem is not None:
             model = model if isinstance(model, str) else None
             return self._reject(LlmCall(path, model, 400, None, None), problem)
+        assert isinstance(model, str)  # both request checks above require one
         if config.models is not None and model not in config.models:
             return self._reject(LlmCall(path, model, 404, None, None), _model_not_found(model))
 
