@@ -122,7 +122,19 @@ class Runtime:
                 self._cache = make_answer_cache(self.settings, pool)
             return self._cache
 
+    def close_clients(self) -> None:
+        """Close the HTTP clients this runtime made (channel senders, model) and their kept-alive
+        connections; the next use makes new ones."""
+        with self._lock:
+            made = [*self._clients.values(), self._llm]
+            self._clients, self._llm, self._llm_made = {}, None, False
+        for client in made:
+            close = getattr(client, "close", None)
+            if close is not None:
+                close()
+
     def close(self) -> None:
+        self.close_clients()
         with self._lock:
             if self._pool is not None:
                 self._pool.close()

@@ -201,6 +201,8 @@ def worker(db: psycopg.Connection, runtime) -> Iterator[None]:
         yield
     finally:
         dramatiq_worker.stop(timeout=10_000)
+        # The simulators a test started are gone: so are the connections kept alive to them.
+        runtime.close_clients()
 
 
 def fixture_body(name: str) -> bytes:

@@ -374,7 +374,8 @@ def test_on_return_the_assistant_answers_what_was_written_meanwhile(
     assert result.exit_code == 0, result.output
     # Answered without the customer having to write again.
     wait_for(lambda: len(sent_texts(graph)) == 2, what="the unanswered message answered")
-    assert sent_texts(graph)[1].endswith("¿hola? ¿alguien? ¿abren el sábado?")
+    assert prompted(llm)[-1] == ("¿hola? ¿alguien? ¿abren el sábado?",)
+    assert "sábado 09:00-14:00" in sent_texts(graph)[1]
     assert [r[2] for r in replies(db)] == inbound_ids(db)
 
 
