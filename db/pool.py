@@ -3,7 +3,9 @@
 from datetime import timedelta
 from typing import TypedDict
 
+import psycopg
 from psycopg import Connection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
@@ -75,3 +77,12 @@ def limit_statement_time(conn: Connection[object], limit: timedelta) -> None:
     """Cancel any statement of the current transaction that runs longer than `limit`."""
     milliseconds = max(1, int(limit.total_seconds() * 1000))
     conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(milliseconds),))
+
+
+def url_parts(url: str) -> dict[str, str | int | None] | None:
+    """libpq's reading of a connection URL (user, host, port, dbname, ...); None when libpq
+    cannot parse it."""
+    try:
+        return conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return None

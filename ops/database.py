@@ -6,12 +6,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-import psycopg
 from psycopg import Connection
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow
 
-from db.pool import connect
+from db.pool import connect, url_parts
 from ops.embedded_pg import EmbeddedPostgresError, running_pid, start_embedded, stop_embedded
 from ops.output import echo
 
@@ -23,9 +21,8 @@ def describe(url: str) -> str:
     """The URL without its password, for messages."""
     if not url:
         return f"the embedded PostgreSQL in ./{VAR_DIR}/"
-    try:
-        info = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
+    info = url_parts(url)
+    if info is None:
         return "an unparseable DATABASE_URL"
     user = f"{info['user']}@" if info.get("user") else ""
     # libpq's parse gives text; the dict's type allows ints for keyword arguments.
