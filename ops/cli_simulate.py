@@ -31,13 +31,14 @@ from ops.simulators.graph_api import FAULTS, GraphApiSimulator, SimulatorConfig,
 from ops.simulators.llm import FAULTS as LLM_FAULTS
 from ops.simulators.llm import RANDOM_FAULTS, LlmSimulator, LlmSimulatorConfig
 
+# What the demo clinic's patients write (ops/demo_profile.json: a physiotherapy clinic).
 SAMPLE_TEXTS = (
-    "Hi! Do you have a slot on Friday afternoon?",
-    "How much is a cleaning?",
-    "Can I move my appointment to next week?",
-    "Are you open on Saturdays?",
-    "Thanks, see you tomorrow",
-    "Do you accept my insurance?",
+    "Hola, ¿tienen cita el viernes por la tarde?",
+    "¿Cuánto cuesta una sesión de fisioterapia?",
+    "¿Puedo cambiar mi cita a la próxima semana?",
+    "¿Abren los sábados?",
+    "Gracias, nos vemos mañana",
+    "¿Dónde están ubicados?",
 )
 
 

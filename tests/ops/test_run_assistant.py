@@ -62,6 +62,9 @@ def test_run_answers_a_customer_from_webhook_to_read_receipt(db: psycopg.Connect
         " ON m.id = r.outbound_message_id WHERE r.outcome = 'queued'"
     ).fetchone()
     assert (source, model) == ("llm", "recado-sim")
-    # The simulated model answers from the demo clinic's profile in the customer's language: the
-    # first sample message asks for a slot, which only a person confirms.
-    assert text == "A person from Clínica Demo Fisioterapia will follow up shortly."
+    # The simulated model answers from the demo clinic's profile in the customer's language and
+    # the profile's "usted": the first sample message asks for a slot, which a person confirms.
+    assert text == (
+        "Recibimos su solicitud de cita; no podemos confirmar horarios por aquí.\n"
+        "Una persona de Clínica Demo Fisioterapia le responderá en breve."
+    )
