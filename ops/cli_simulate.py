@@ -139,8 +139,9 @@ def simulated_wa_id(contact: int) -> str:
 
 
 def build_bodies(phone_number_id: str, *, messages: int, contacts: int) -> list[bytes]:
-    """One single-message envelope per message, senders taken round-robin from `contacts`."""
-    now = int(time.time())
+    """One single-message envelope per message, senders taken round-robin from `contacts`, each
+    written a second after the one before: posted concurrently, they still read in that order."""
+    first = int(time.time()) - messages
     bodies = []
     for i in range(messages):
         contact = i % contacts
@@ -149,7 +150,7 @@ def build_bodies(phone_number_id: str, *, messages: int, contacts: int) -> list[
             profile_name=f"Simulated Contact {contact + 1}",
             wamid=f"wamid.SIM{secrets.token_hex(16).upper()}",
             text=SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)],
-            timestamp=now,
+            timestamp=first + i,
         )
         bodies.append(encode(text_envelope(phone_number_id, [message])))
     return bodies
