@@ -27,17 +27,15 @@ from collections.abc import Callable
 import psycopg
 
 from bench.ingest import (
-    PHONE_NUMBER_ID,
-    TENANT,
     Http,
     Measure,
+    _raise_interrupt,
+    create_bench_tenant,
     free_port,
     run_for,
     scratch_database,
     webhook_op,
 )
-from db.pool import connect
-from db.tenants import create_tenant
 from ops.database import database_url, describe
 from ops.processes import Child, spawn, stop, wait_for_port, web_server_argv
 
@@ -142,10 +140,6 @@ def print_table(label: str, measures: dict[str, Measure]) -> None:
         print("  " + "  ".join(cells))
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=5_000_000, help="finished rows loaded")
@@ -156,14 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
     with database_url() as server_url, scratch_database(server_url) as url:
-        secret = secrets.token_hex(16)
-        with connect(url, application_name="recado-bench") as conn:
-            create_tenant(
-                conn, slug=TENANT, name="Bench", wa_phone_number_id=PHONE_NUMBER_ID,
-                wa_app_secret=secret, wa_verify_token=secrets.token_hex(8),
-                wa_access_token=secrets.token_hex(8),
-            )  # fmt: skip
-            conn.commit()
+        secret = create_bench_tenant(url)
         token = secrets.token_hex(16)
         port = free_port()
         argv_ = web_server_argv(host="127.0.0.1", port=port, workers=args.web_workers)

@@ -210,6 +210,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def create_bench_tenant(url: str) -> str:
+    """The benchmark's tenant in the scratch database; returns its app secret."""
+    secret = secrets.token_hex(16)
+    with connect(url, application_name="recado-bench") as conn:
+        create_tenant(
+            conn, slug=TENANT, name="Bench", wa_phone_number_id=PHONE_NUMBER_ID,
+            wa_app_secret=secret, wa_verify_token=secrets.token_hex(8),
+            wa_access_token=secrets.token_hex(8),
+        )  # fmt: skip
+        conn.commit()
+    return secret
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -224,14 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
     with database_url() as server_url, scratch_database(server_url) as url:
-        secret = secrets.token_hex(16)
-        with connect(url, application_name="recado-bench") as conn:
-            create_tenant(
-                conn, slug=TENANT, name="Bench", wa_phone_number_id=PHONE_NUMBER_ID,
-                wa_app_secret=secret, wa_verify_token=secrets.token_hex(8),
-                wa_access_token=secrets.token_hex(8),
-            )  # fmt: skip
-            conn.commit()
+        secret = create_bench_tenant(url)
         port = free_port()
         argv_ = web_server_argv(host="127.0.0.1", port=port, workers=args.web_workers)
         server = spawn(Child("web server", argv_), {**os.environ, "DATABASE_URL": url})
