@@ -27,10 +27,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e '.[dev]'
 	@touch $@
 
-run: $(STAMP)
+# htmx, pinned by version and integrity, from the npm registry (ops/assets.py); served by the app.
+ASSETS := webapp/static/vendor/htmx.min.js
+$(ASSETS): ops/assets.py | $(STAMP)
+	$(BIN)/python -m ops.assets
+
+run: $(STAMP) $(ASSETS)
 	$(BIN)/recado run $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(ASSETS)
 	$(BIN)/python -m pytest $(ARGS)
 
 # No conftest: the fast tier cannot reach a database or a fixture that needs one.

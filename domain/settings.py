@@ -49,6 +49,10 @@ class Settings:
     prompt_budget: PromptBudget = field(default_factory=PromptBudget)
     # Bearer token /metrics requires; None: /metrics answers loopback clients only.
     metrics_token: str | None = field(default=None, repr=False)
+    # Where people reach the admin pages (one-time password links; https makes cookies Secure).
+    public_url: str = "http://127.0.0.1:8000"
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -89,6 +93,8 @@ class Settings:
                 conversation_chars=int(env.get("RECADO_PROMPT_CONVERSATION_CHARS", "16000")),
             ),
             metrics_token=env.get("RECADO_METRICS_TOKEN") or None,
+            public_url=(env.get("RECADO_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            proxy_hops=int(env.get("RECADO_PROXY_HOPS", "0")),
         )
 
 

@@ -74,7 +74,7 @@ def run(
             Child("web server", web_server_argv(host=host, port=port, workers=WEB_WORKERS)),
             Child("workers", worker_argv(processes=processes, threads=threads)),
         ]  # fmt: skip
-        env = {**os.environ, "DATABASE_URL": url}
+        env = {**os.environ, "DATABASE_URL": url, "RECADO_SECRET_KEY": _local_secret_key()}
         simulated = not env.get("WHATSAPP_API_BASE_URL", "").strip()
         if simulated:
             # No Graph API configured: replies go to the local simulator, which answers like
@@ -125,6 +125,11 @@ def run(
 def serve(host: str, port: int, workers: int) -> None:
     """The web server only (hypercorn, webapp.asgi:app): webhooks, health, metrics."""
     _check_port_free(host, port)
+    if not os.environ.get("RECADO_SECRET_KEY", "").strip():
+        raise click.ClickException(
+            "RECADO_SECRET_KEY is not set: the admin pages sign session cookies with it"
+            " (the same value for every web server process; e.g. `openssl rand -hex 32`)"
+        )
     with database_url() as url:
         children = [Child("web server", web_server_argv(host=host, port=port, workers=workers))]
         code = supervise_children(children, {**os.environ, "DATABASE_URL": url})
@@ -143,6 +148,20 @@ def worker(processes: int, threads: int) -> None:
             processes=processes, threads=threads, env={**os.environ, "DATABASE_URL": url}
         )
     sys.exit(code)
+
+
+def _local_secret_key() -> str:
+    """RECADO_SECRET_KEY, else one made on first run and kept in ./var/ so sign-ins survive a
+    restart (readable by this user only)."""
+    given = os.environ.get("RECADO_SECRET_KEY", "").strip()
+    if given:
+        return given
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 def _check_port_free(host: str, port: int, option: str = "--port") -> None:

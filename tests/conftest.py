@@ -61,6 +61,8 @@ os.environ["OPENAI_API_KEY"] = "test-llm-key"
 os.environ["OPENAI_MODEL"] = "recado-sim"
 os.environ["OPENAI_EMBEDDING_MODEL"] = "recado-sim-embedding"
 os.environ["RECADO_LLM_TIMEOUT_SECONDS"] = "3"
+# The admin pages sign their session cookies with it.
+os.environ["RECADO_SECRET_KEY"] = "recado-test-secret-key"
 # The suite's own choice of answer-cache backend is PostgreSQL; Redis is tested explicitly.
 os.environ.pop("REDIS_URL", None)
 

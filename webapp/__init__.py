@@ -1,4 +1,4 @@
-"""The Flask app: channel webhooks, health endpoints (admin pages come later)."""
+"""The Flask app: channel webhooks, health endpoints and the admin pages."""
 
 from flask import Flask
 
@@ -14,7 +14,10 @@ BODY_SECONDS = 10.0
 
 def create_app(settings: Settings) -> Flask:
     """The app for `settings`, and only them: its own pool, secret key, Sentry and broker."""
-    from webapp import health, webhooks
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from webapp import admin, health, webhooks
+    from webapp.inbox import views as inbox_views
 
     # Short timeout: with the database down a webhook must answer 503 fast so Meta retries.
     runtime = bootstrap(settings, name="recado-web", pool_size=8, pool_timeout=1.5)
@@ -24,6 +27,14 @@ def create_app(settings: Settings) -> Flask:
     app.extensions["recado.settings"] = settings
     app.extensions["recado.runtime"] = runtime
     app.extensions["recado.pool"] = runtime.pool()
+    csrf = admin.install(app, settings)
+    # Signed by the provider, or probes: no session, so no CSRF token to carry.
+    csrf.exempt(webhooks.blueprint)
+    csrf.exempt(health.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(inbox_views.blueprint)
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     return app

@@ -1,0 +1,1 @@
+"""The agents' inbox: conversations, the timeline, replies, hand-off."""
