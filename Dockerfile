@@ -19,7 +19,9 @@ COPY db ./db
 COPY actors ./actors
 COPY webapp ./webapp
 COPY ops ./ops
-RUN pip install --no-deps . \
+# htmx from the npm registry, pinned by version and integrity, served by the app itself.
+RUN python -m ops.assets \
+    && pip install --no-deps . \
     && useradd --system --no-create-home --shell /usr/sbin/nologin recado
 
 USER recado

@@ -42,7 +42,7 @@ def _safe_next(target: str | None) -> str | None:
 
 def home_of(user_tenant_slug: str | None) -> str:
     if user_tenant_slug is None:
-        return url_for("ops.overview")
+        return url_for("operations.overview")
     return url_for("inbox.conversations", slug=user_tenant_slug)
 
 
