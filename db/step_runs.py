@@ -105,15 +105,12 @@ def runs_of_jobs(conn: Connection[object], job_ids: Sequence[str]) -> list[StepR
     """The runs of these broker messages (e.g. the jobs a dead letter was requeued as)."""
     cur = conn.cursor(row_factory=class_row(StepRun))
     return cur.execute(
-        f"SELECT {_RUN} FROM step_runs WHERE message_id = ANY(%s::uuid[])"
-        " ORDER BY started_at, id",
+        f"SELECT {_RUN} FROM step_runs WHERE message_id = ANY(%s::uuid[]) ORDER BY started_at, id",
         (list(job_ids),),
     ).fetchall()
 
 
-def finished_counts(
-    conn: Connection[object], tenant_id: int | None
-) -> tuple[int, int, int, int]:
+def finished_counts(conn: Connection[object], tenant_id: int | None) -> tuple[int, int, int, int]:
     """(ok in the last minute, failed or retried in the last minute, ok in the last hour,
     failed or retried in the last hour), of one tenant or of all."""
     cur = conn.cursor(row_factory=tuple_row)
