@@ -1,14 +1,14 @@
 """The dead-letter pages' queries at scale: plans and times with N dead letters.
 
-    python -m bench.dead_letters [--letters 100000] [--tenants 20] [--repeat 5]
+    python -m bench.dead_letters [--letters 100000] [--tenants 20] [--repeat 20]
 
 Loads a scratch database (like bench.ingest) with `letters` dead letters spread over `tenants`
 tenants and 30 days (a tenth still dead, the rest settled), one contact, conversation and
 outbound message with a provider id per 5 letters, then runs VACUUM ANALYZE as autovacuum would.
 For each page query (db/operations.py, called as the pages call it) it prints the plan PostgreSQL
-chose (auto_explain, ANALYZE) and the median time of `repeat` runs (20 by default: past psycopg's
-prepare threshold and PostgreSQL's five custom plans, so a generic plan would show). The last line is one JSON
-object.
+chose (auto_explain, ANALYZE) and the median time of `repeat` runs, client side (enough runs to
+pass psycopg's prepare threshold and PostgreSQL's five custom plans: a bad generic plan would
+show). The last line is one JSON object.
 """
 
 import argparse
