@@ -46,7 +46,7 @@ def search_targets(
 ) -> SearchTargets:
     """The conversations, messages and inbound events `term` names: as a conversation id, as a
     provider message id (inbound or outbound), or `phone` (E.164) as a contact's number."""
-    conversation_id = int(term) if term.isdigit() and len(term) < 18 else None
+    conversation_id = int(term) if term.isascii() and term.isdigit() and len(term) < 18 else None
     cur = conn.cursor(row_factory=tuple_row)
     params = {
         "tenant": tenant_id,
