@@ -5,9 +5,8 @@ import os
 import secrets
 import socket
 import sys
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 
 import click
 from psycopg import Connection
@@ -19,10 +18,10 @@ from db.tenants import Tenant, create_tenant, tenant_by_slug
 from db.users import create_user, user_by_email
 from domain.profile import parse_profile
 from domain.tenant_settings import validate_setting
+from ops.cli_users import password_link
 from ops.database import VAR_DIR, database_url, describe
 from ops.options import PORT, PROCESSES, THREADS
 from ops.output import echo
-from ops.cli_users import password_link
 from ops.processes import Child, supervise_children, wait_for_port, web_server_argv, worker_argv
 
 DEMO_SLUG = "demo"
