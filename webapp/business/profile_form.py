@@ -58,14 +58,17 @@ def read_submission(form: Mapping[str, str], default_name: str) -> Submission:
     for key in ("address", "phone"):
         if values[key]:
             data[key] = values[key]
-    data["hours"] = {
+    hours = {
         day: [span.strip() for span in values[f"hours.{day}"].split(",") if span.strip()]
         for day in WEEKDAYS
         if values[f"hours.{day}"]
     }
-    for key in JSON_FIELDS:
-        data[key] = _json_list(key, values[key], errors)
-    data["policies"] = [line.strip() for line in values["policies"].splitlines() if line.strip()]
+    policies = [line.strip() for line in values["policies"].splitlines() if line.strip()]
+    lists = {key: _json_list(key, values[key], errors) for key in JSON_FIELDS}
+    # An empty list is left out, as a profile written by hand leaves it out.
+    for key, value in (("hours", hours), *lists.items(), ("policies", policies)):
+        if value not in ([], {}):
+            data[key] = value
     if errors:
         return Submission(None, None, errors, values)
     try:
@@ -94,6 +97,7 @@ def _field_names() -> tuple[str, ...]:
 
 
 def _json_list(key: str, text: str, errors: dict[str, str]) -> Any:
+    """The field's JSON (parse_profile checks it is a list), or [] with the error noted."""
     if not text:
         return []
     try:
