@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from domain import tenant_settings as rules
 from domain.tenant_settings import ON_RETURN_CHOICES, SETTINGS, validate_setting
+from webapp.admin.i18n import _
 
 # Keys with a few possible values get a menu; the structured ones a text area.
 CHOICES: Mapping[str, tuple[str, ...]] = {
@@ -25,6 +27,8 @@ class SettingField:
     # What the field holds: the stored value as the CLI would take it, or what was submitted.
     text: str
     stored: bool
+    # What the key accepts, in words (from the limits validate_setting enforces).
+    accepts: str
     choices: tuple[str, ...]
     multiline: bool
     error: str | None
@@ -62,12 +66,55 @@ def fields(
             default=spec.default,
             text=(texts or {}).get(key, as_text(stored[key]) if key in stored else ""),
             stored=key in stored,
+            accepts=accepts(key),
             choices=CHOICES.get(key, ()),
             multiline=key in MULTILINE,
             error=(errors or {}).get(key),
         )
         for key, spec in SETTINGS.items()
     ]
+
+
+def accepts(key: str) -> str:
+    """The bounds of `key` in the page's language, from the constants its check uses."""
+    words = {
+        "quiet_window_seconds": lambda: _(
+            "0 to {max} seconds.", max=rules.MAX_QUIET_WINDOW_SECONDS
+        ),
+        "handoff_keywords": lambda: _(
+            "Up to {count} keywords of up to {chars} characters, comma-separated or a JSON list.",
+            count=rules.MAX_KEYWORDS,
+            chars=rules.MAX_KEYWORD_CHARS,
+        ),
+        "low_confidence_threshold": lambda: _("A number from 0 to 1."),
+        "handoff_message": lambda: _(
+            "At most {chars} characters; {{name}} is the only placeholder.",
+            chars=rules.MAX_HANDOFF_MESSAGE_CHARS,
+        ),
+        "llm_monthly_token_cap": lambda: _(
+            "A whole number from 1 to {max}; empty: no cap.", max=f"{rules.MAX_MONTHLY_TOKENS:,}"
+        ),
+        "llm_monthly_usd_cap": lambda: _(
+            "{min} to {max} USD; empty: no cap.",
+            min=rules.MIN_MONTHLY_USD,
+            max=f"{rules.MAX_MONTHLY_USD:,}",
+        ),
+        "read_receipts": lambda: _("true or false."),
+        "typing_indicator": lambda: _("true or false."),
+        "unanswered_on_return": lambda: _("assistant or person."),
+        "pacing": lambda: _(
+            "per_second from one an hour ({min:.6f}) to {max}; burst from 1 to {burst}.",
+            min=rules.MIN_PER_SECOND,
+            max=rules.MAX_PER_SECOND,
+            burst=rules.MAX_BURST,
+        ),
+        "reengagement_template": lambda: _(
+            "name (at most {chars} characters) and language are required.",
+            chars=rules.MAX_TEMPLATE_NAME,
+        ),
+    }
+    word = words.get(key)
+    return word() if word is not None else ""
 
 
 def read_submission(form: Mapping[str, str], stored: Mapping[str, Any]) -> Submission:

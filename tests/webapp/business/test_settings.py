@@ -46,6 +46,9 @@ def test_every_setting_shows_its_value_default_and_meaning(
     # Defaults and what each setting means, in the page's language (Spanish by default).
     assert "Predeterminado: 0.5" in html
     assert "segundos de silencio del cliente" in html
+    # And the bounds the check enforces.
+    assert "De 0 a 600 segundos." in html
+    assert "De 0.01 a 1,000,000 USD" in html
 
 
 def test_secrets_are_never_rendered_only_whether_set(owner_client: FlaskClient, tenant) -> None:
