@@ -9,6 +9,8 @@ from db.tenants import Tenant
 from db.users import User
 from domain.tenant_settings import SETTINGS
 from ops.cli import main
+from tests.ops.test_conversations_cli import add_conversation, add_message
+from tests.ops.test_operator_input import parked_plan_jobs
 from tests.webapp.admin.conftest import csrf_token, sign_in
 from tests.webapp.business.conftest import audit_rows, sign_in_to, tenant_row
 
@@ -196,3 +198,24 @@ def test_stored_and_submitted_text_is_escaped(owner_client: FlaskClient, tenant,
     assert refused.status_code == 400
     assert "<script>x" not in refused_html
     assert "&lt;script&gt;x&lt;/script&gt;" in refused_html
+
+
+def test_a_shorter_quiet_window_brings_a_parked_reply_forward_as_the_cli_does(
+    owner_client: FlaskClient, tenant: Tenant, db
+) -> None:
+    from actors.chain import enqueue
+    from actors.plan import plan_reply
+
+    conversation = add_conversation(db, tenant.id, "5215512345678")
+    message = add_message(db, tenant.id, conversation, "in", "hola")
+    with db.transaction():
+        enqueue(db, [plan_reply.message(conversation, message)], delay_ms=10**12)
+
+    response = post(owner_client, {"quiet_window_seconds": "3"})
+
+    assert response.status_code == 302
+    old, new = parked_plan_jobs(db)
+    assert old[:2] == ("assistant.DQ", "done")
+    assert new[:3] == ("assistant.DQ", "queued", [conversation, message])
+    # The new window, counted from the save: a generous bound.
+    assert new[3] <= 3
