@@ -17,6 +17,7 @@ def create_app(settings: Settings) -> Flask:
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from webapp import admin, health, webhooks
+    from webapp.business import views as business_views
     from webapp.inbox import views as inbox_views
     from webapp.operations import blueprint as operations_blueprint
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(inbox_views.blueprint)
     app.register_blueprint(operations_blueprint)
+    app.register_blueprint(business_views.blueprint)
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
