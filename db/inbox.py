@@ -136,7 +136,8 @@ _ROWS = """
             LIMIT %(unread_cap)s) unread) AS unread
     FROM conversations v
     JOIN contacts c ON c.id = v.contact_id AND c.tenant_id = v.tenant_id
-    LEFT JOIN users u ON u.id = v.assigned_user_id AND (u.tenant_id = v.tenant_id OR u.tenant_id IS NULL)
+    LEFT JOIN users u ON u.id = v.assigned_user_id
+        AND (u.tenant_id = v.tenant_id OR u.tenant_id IS NULL)
     LEFT JOIN messages m ON m.id = v.last_message_id AND m.tenant_id = v.tenant_id
 """
 

@@ -42,9 +42,10 @@ def conversations(tenant: Tenant) -> str:
     view = _filter(request.args.get("filter"))
     query = " ".join(request.args.get("q", "").split())[:100]
     search = Search.of(query)
-    start = Cursor.parse(request.args.get("start") or request.args.get("after"))
-    after = Cursor.parse(request.args.get("after"))
     part = request.args.get("part")
+    after = Cursor.parse(request.args.get("after"))
+    # "Load more" is told where the page began; a page or a refresh begins at `after`.
+    start = Cursor.parse(request.args.get("start")) if part == "rows" else after
     through = Cursor.parse(request.args.get("through")) if part == "refresh" else None
     rows: list[InboxRow] = []
     has_more = False
