@@ -141,19 +141,18 @@ _ROWS = """
     LEFT JOIN messages m ON m.id = v.last_message_id AND m.tenant_id = v.tenant_id
 """
 
-# Conversations whose contact or messages match: found through the trigram indexes when the
-# server has them (migration 0015), each set of ids small next to the tenant's conversations.
-_MATCHES = """
-    v.id IN (
-        SELECT s.conversation_id FROM messages s
-        WHERE s.tenant_id = %(tenant_id)s AND s.text ILIKE %(pattern)s
-        UNION
-        SELECT w.id FROM conversations w JOIN contacts k ON k.id = w.contact_id
-        WHERE w.tenant_id = %(tenant_id)s AND k.tenant_id = %(tenant_id)s
-          AND (k.profile_name ILIKE %(pattern)s OR k.phone_e164 LIKE %(digits)s
-               OR k.channel_user_id LIKE %(digits)s)
-    )
-"""
+# A search is two queries, merged: the contact's name or number, and the text of any message.
+# Apart, the planner picks for each the plan its pattern deserves: walking the list in order and
+# probing each conversation's messages when the words are common, or gathering the few matches
+# first (trigram indexes, migration 0015) when they are rare.
+_MATCH_CONTACT = """(
+    c.profile_name ILIKE %(pattern)s OR c.phone_e164 LIKE %(digits)s
+    OR c.channel_user_id LIKE %(digits)s
+)"""
+_MATCH_TEXT = """EXISTS (
+    SELECT 1 FROM messages s
+    WHERE s.conversation_id = v.id AND s.tenant_id = v.tenant_id AND s.text ILIKE %(pattern)s
+)"""
 
 
 def inbox_page(
@@ -169,13 +168,37 @@ def inbox_page(
 ) -> list[InboxRow]:
     """Up to `limit` rows after `after` (the list's start when None) in the inbox's order; with
     `through`, only those up to and including that place (a refresh of the rows on screen)."""
+    cur = conn.cursor(row_factory=class_row(InboxRow))
+    if search is None:
+        query, params = inbox_query(tenant_id, user_id, view, None, after, through, limit)
+        return cur.execute(query, params).fetchall()
+    found: dict[int, InboxRow] = {}
+    for match in (_MATCH_CONTACT, _MATCH_TEXT):
+        query, params = inbox_query(tenant_id, user_id, view, search, after, through, limit, match)
+        # Planned for this pattern each time: a plan kept for another would not fit it.
+        found.update((row.id, row) for row in cur.execute(query, params, prepare=False))
+    return sorted(found.values(), key=lambda row: row.cursor, reverse=True)[:limit]
+
+
+def inbox_query(
+    tenant_id: int,
+    user_id: int,
+    view: InboxFilter,
+    search: Search | None,
+    after: Cursor | None,
+    through: Cursor | None,
+    limit: int,
+    match: str = _MATCH_TEXT,
+) -> tuple[str, dict[str, object]]:
+    """inbox_page's SQL and parameters (bench/inbox_list.py explains them); a search applies
+    one of its two `match` conditions."""
     where = ["v.tenant_id = %(tenant_id)s", _FILTERS[view]]
     if after is not None:
         where.append("(v.inbox_group, v.last_activity_at, v.id) < (%(a_g)s, %(a_at)s, %(a_id)s)")
     if through is not None:
         where.append("(v.inbox_group, v.last_activity_at, v.id) >= (%(t_g)s, %(t_at)s, %(t_id)s)")
     if search is not None:
-        where.append(_MATCHES)
+        where.append(match)
     params: dict[str, object] = {
         "tenant_id": tenant_id,
         "user_id": user_id,
@@ -190,12 +213,11 @@ def inbox_page(
         if cursor is not None:
             params |= {f"{prefix}_g": cursor.group, f"{prefix}_at": cursor.at}
             params[f"{prefix}_id"] = cursor.id
-    cur = conn.cursor(row_factory=class_row(InboxRow))
-    return cur.execute(
+    query = (
         f"{_ROWS} WHERE {' AND '.join(where)}"
-        " ORDER BY v.inbox_group DESC, v.last_activity_at DESC, v.id DESC LIMIT %(limit)s",
-        params,
-    ).fetchall()
+        " ORDER BY v.inbox_group DESC, v.last_activity_at DESC, v.id DESC LIMIT %(limit)s"
+    )
+    return query, params
 
 
 @dataclass(frozen=True)
