@@ -89,6 +89,11 @@ CREATE INDEX conversations_inbox_status
 CREATE INDEX conversations_inbox_assigned
     ON conversations (tenant_id, assigned_user_id, inbox_group, last_activity_at, id);
 CREATE INDEX conversations_contact ON conversations (contact_id);
+-- The alerts: hand-offs nobody has taken, and customers waiting longest.
+CREATE INDEX conversations_handed_off ON conversations (tenant_id)
+    WHERE status = 'handoff' AND assigned_user_id IS NULL;
+CREATE INDEX conversations_waiting ON conversations (tenant_id, waiting_since)
+    WHERE inbox_group = 3;
 
 -- Search by name, number and message text: trigram indexes where the server ships pg_trgm (the
 -- compose file's PostgreSQL does); elsewhere the same queries run unindexed, under a time limit.

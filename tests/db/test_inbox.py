@@ -153,9 +153,17 @@ def test_every_filter(db: psycopg.Connection, tenant: Tenant, user: User) -> Non
     assert row.assigned_name == user.name
 
 
+@pytest.mark.parametrize("gathered", [True, False], ids=["few-matches", "many-matches"])
 def test_search_by_name_number_and_message_text(
-    db: psycopg.Connection, tenant: Tenant, user: User
+    db: psycopg.Connection,
+    tenant: Tenant,
+    user: User,
+    gathered: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if not gathered:
+        # As when more messages match than are gathered: the list is walked instead.
+        monkeypatch.setattr("db.inbox.GATHER_CAP", 0)
     lucia = conversation(db, tenant.id, "Lucía Pérez", "5215512345678")
     inbound(db, tenant.id, lucia, "Quiero una limpieza dental")
     marco = conversation(db, tenant.id, "Marco", "34911222333")

@@ -50,12 +50,14 @@ def conversations(tenant: Tenant) -> str:
     rows: list[InboxRow] = []
     has_more = False
     search_failed = False
-    with transaction() as conn:
-        alerts = inbox_alerts(conn, tenant.id, _alert_after(tenant))
+    alerts = None
     try:
         with transaction() as conn:
+            alerts = inbox_alerts(conn, tenant.id, _alert_after(tenant))
             rows, has_more = _rows(conn, tenant, view, search, after, through)
     except QueryTimedOut:
+        if alerts is None:
+            raise
         search_failed = True
     context = {
         "tenant": tenant,
