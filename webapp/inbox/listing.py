@@ -76,7 +76,8 @@ def conversations(tenant: Tenant) -> str:
         "conversation_url": _conversation_url,
     }
     if part == "rows":
-        return render_template("inbox/more.html", **context)
+        # An empty next page (its rows moved up meanwhile) says nothing: the list is above it.
+        return render_template("inbox/more.html", part_rows=True, **context)
     if part == "refresh":
         context["through"] = through.token() if through else context["through"]
         return render_template("inbox/refresh.html", **context)

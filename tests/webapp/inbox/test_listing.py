@@ -263,3 +263,19 @@ def test_an_operator_sees_the_tenants_list(
 def test_signed_out_goes_to_sign_in(client: FlaskClient) -> None:
     response = client.get("/t/acme/inbox?filter=mine")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_an_empty_list_fills_in_on_refresh(
+    db: psycopg.Connection, tenant: Tenant, agent_client: FlaskClient
+) -> None:
+    page = _page(agent_client, "?filter=needs_reply")
+    assert "No conversations here." in page
+    refresh = re.search(r'id="inbox-refresh"[^>]*hx-get="([^"]+)"', page)
+    assert refresh
+
+    conversation_id = conversation(db, tenant.id, "Lucía")
+    inbound(db, tenant.id, conversation_id, "hola")
+    redrawn = agent_client.get(refresh.group(1).replace("&amp;", "&")).get_data(as_text=True)
+
+    assert _listed(redrawn) == [conversation_id]
+    assert "No conversations here." not in redrawn
