@@ -3,9 +3,8 @@
 from flask import render_template
 
 from db.tenants import Tenant
-from webapp.admin.access import admin_blueprint, tenant_view
-
-blueprint = admin_blueprint("inbox", __name__)
+from webapp.admin.access import tenant_view
+from webapp.inbox import blueprint
 
 
 @blueprint.get("/t/<slug>/inbox")
