@@ -1,0 +1,10 @@
+"""The admin pages' users and signed-in clients, for the inbox's route tests."""
+
+from tests.webapp.admin.conftest import (  # noqa: F401  (fixtures)
+    agent,
+    agent_client,
+    make_user,
+    other_tenant,
+    owner,
+    owner_client,
+)
