@@ -101,7 +101,8 @@ class SimulatorConfig:
     # media id -> (mime type, bytes) served for it; any other id gets a small generated file
     # (see simulated_media): the same bytes for the same id, every run.
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    # media id -> HTTP statuses answered first, one per request for that media (URL or bytes).
+    # media id -> HTTP statuses answered first, one per request for that media (URL or bytes);
+    # 0 answers that request normally.
     media_errors: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -330,7 +331,7 @@ class GraphApiSimulator:
         with self._lock:
             queued = self._media_errors.get(media_id)
             error = queued.pop(0) if queued else None
-        if error is not None:
+        if error:
             body = (
                 _unsupported_request("get", media_id)
                 if error < 500
