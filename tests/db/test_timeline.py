@@ -111,7 +111,7 @@ def test_header_and_lead_panel(db: psycopg.Connection, tenant: Tenant):
     lead_id = db.execute("SELECT id FROM leads").fetchone()[0]
     db.execute(
         "UPDATE leads SET email = 'l@x.example', stage = 'qualified', score = 40,"
-        " facts = '{\"requested_time\": \"martes 10:00\"}' WHERE id = %s",
+        ' facts = \'{"requested_time": "martes 10:00"}\' WHERE id = %s',
         (lead_id,),
     )
     db.execute(

@@ -41,9 +41,7 @@ def story(db: psycopg.Connection, tenant: Tenant, agent: User) -> dict[str, int]
     ids["asked"] = add_message(
         db, tenant.id, conversation, text="Hola\n¿hay cita mañana?", provider_id="wamid.A"
     )
-    minute = 0
-    for status in ("pending", "sent", "delivered", "read"):
-        minute += 1
+    for minute, status in enumerate(("pending", "sent", "delivered", "read"), start=1):
         ids[status] = add_message(
             db, tenant.id, conversation, direction="out", text=f"reply {status}",
             status=status, author="assistant", at=T0 + timedelta(minutes=minute),
