@@ -325,7 +325,11 @@ def add_note(
 
 def mark_read(conn: Connection[object], tenant_id: int, conversation_id: int, user_id: int) -> bool:
     """Record that the user has seen the conversation through its newest message (in the
-    conversation's order); True when that moved the user's read mark."""
+    conversation's order); True when that moved the user's read mark.
+
+    The conversation is not touched: a read would otherwise send a `conversation` event to
+    every open page of it (refreshing other agents' fragments) for each message anyone reads.
+    """
     row = (
         conn.cursor(row_factory=tuple_row)
         .execute(
@@ -348,10 +352,7 @@ def mark_read(conn: Connection[object], tenant_id: int, conversation_id: int, us
         )
         .fetchone()
     )
-    if row is None:
-        return False
-    _touch(conn, tenant_id, conversation_id)
-    return True
+    return row is not None
 
 
 def _touch(conn: Connection[object], tenant_id: int, conversation_id: int) -> None:

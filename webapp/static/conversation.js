@@ -11,9 +11,17 @@
     return items.length ? items[items.length - 1].getAttribute("data-message-id") : "0";
   };
 
-  function nearBottom() {
-    var page = document.scrollingElement;
-    return page.scrollHeight - page.scrollTop - window.innerHeight < 120;
+  // On a phone the lead and notes panels sit below the timeline: "the bottom" is the newest
+  // message, not the end of the page.
+  function showNewest() {
+    var items = timeline().querySelectorAll("li[data-message-id]");
+    if (items.length) {
+      items[items.length - 1].scrollIntoView({ block: "end" });
+    }
+  }
+
+  function newestInView() {
+    return timeline().getBoundingClientRect().bottom - window.innerHeight < 150;
   }
 
   var followBottom = false;
@@ -22,7 +30,7 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     if (target === timeline()) {
-      followBottom = nearBottom();
+      followBottom = newestInView();
     } else if (target.classList && target.classList.contains("older")) {
       fromBottom = document.scrollingElement.scrollHeight - document.scrollingElement.scrollTop;
     }
@@ -51,14 +59,14 @@
       page.scrollTop = page.scrollHeight - fromBottom;
       fromBottom = null;
     } else if (followBottom) {
-      page.scrollTop = page.scrollHeight;
+      showNewest();
       followBottom = false;
     }
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     if (timeline() && !window.location.hash) {
-      document.scrollingElement.scrollTop = document.scrollingElement.scrollHeight;
+      showNewest();
     }
   });
 })();

@@ -127,6 +127,16 @@ def test_the_page_is_read_for_the_user_once_opened(
     assert marks.fetchall() == [(newest,)]
 
 
+def test_an_empty_conversation_fills_from_the_live_tail(
+    agent_client: FlaskClient, db: psycopg.Connection, tenant: Tenant
+) -> None:
+    conversation = make_conversation(db, tenant.id)
+    assert 'li class="empty' in _page(agent_client, conversation)
+    first = add_message(db, tenant.id, conversation)
+    tail = agent_client.get(f"/t/acme/c/{conversation}/newer?after=0").get_data(as_text=True)
+    assert _message_ids(tail) == [first]
+
+
 def test_older_pages_load_without_duplicates_or_gaps(
     agent_client: FlaskClient, db: psycopg.Connection, tenant: Tenant
 ) -> None:
