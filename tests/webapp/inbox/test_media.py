@@ -32,7 +32,7 @@ def graph_api(tenant: Tenant) -> Iterator[Callable[..., GraphApiSimulator]]:
             routes={tenant.wa_phone_number_id: route},
             port=GRAPH_API_PORT,
             send_statuses=False,
-            **options,  # type: ignore[arg-type]
+            **options,
         )
         simulator = GraphApiSimulator(config).start()
         started.append(simulator)
