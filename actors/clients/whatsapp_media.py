@@ -25,6 +25,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
 MAX_BYTES = 16 * 1024 * 1024
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.2  # doubled after each failed attempt
+# A person waits for the page's image: no new attempt starts this long after the first.
+RETRY_WINDOW_SECONDS = 15.0
 CHUNK_BYTES = 64 * 1024
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Graph answers an id it does not know (or no longer keeps) with 400, error code 100.
@@ -102,6 +104,7 @@ def open_media(
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
 ) -> MediaDownload:
     """Start downloading `media_id`; raises MediaGone or MediaRefused."""
+    give_up_at = time.monotonic() + RETRY_WINDOW_SECONDS
     client = httpx.Client(
         transport=httpx.HTTPTransport(retries=0),
         timeout=timeout,
@@ -111,7 +114,9 @@ def open_media(
     )
     try:
         params = {"phone_number_id": phone_number_id} if phone_number_id else None
-        meta = _attempts(lambda: client.get(f"{base_url.rstrip('/')}/{media_id}", params=params))
+        meta = _attempts(
+            lambda: client.get(f"{base_url.rstrip('/')}/{media_id}", params=params), give_up_at
+        )
         try:
             document = meta.json()
             url = document["url"]
@@ -123,7 +128,9 @@ def open_media(
             raise MediaRefused("bad_answer", "no media url")
         if size is not None and size > MAX_BYTES:
             raise MediaRefused("too_large", f"{size} bytes")
-        response = _attempts(lambda: client.send(client.build_request("GET", url), stream=True))
+        response = _attempts(
+            lambda: client.send(client.build_request("GET", url), stream=True), give_up_at
+        )
         length = response.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > MAX_BYTES:
             response.close()
@@ -137,10 +144,9 @@ def open_media(
         raise
 
 
-def _attempts(call: Callable[[], httpx.Response]) -> httpx.Response:
-    """The 2xx answer of `call`, retried for transient failures."""
+def _attempts(call: Callable[[], httpx.Response], give_up_at: float) -> httpx.Response:
+    """The 2xx answer of `call`, retried for transient failures until `give_up_at`."""
     for attempt in range(ATTEMPTS):
-        last = attempt == ATTEMPTS - 1
         try:
             response = call()
         except httpx.TimeoutException:
@@ -157,9 +163,10 @@ def _attempts(call: Callable[[], httpx.Response]) -> httpx.Response:
             response.close()
             reason = f"HTTP {response.status_code}"
         logger.warning("media fetch attempt %s of %s: %s", attempt + 1, ATTEMPTS, reason)
-        if last:
+        backoff = BACKOFF_SECONDS * 2**attempt
+        if attempt == ATTEMPTS - 1 or time.monotonic() + backoff > give_up_at:
             raise MediaRefused("unreachable", reason)
-        time.sleep(BACKOFF_SECONDS * 2**attempt)
+        time.sleep(backoff)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
