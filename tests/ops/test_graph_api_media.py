@@ -75,3 +75,24 @@ def test_configured_errors_come_first_then_the_media() -> None:
         assert _get(url).status_code == 404
         response = _get(url)
         assert (response.status_code, response.content) == (200, b"v")
+
+
+def test_simulated_customers_send_media_the_simulator_serves() -> None:
+    from domain.channels import whatsapp
+    from ops.cli_simulate import build_bodies
+
+    bodies = build_bodies(NUMBER, messages=6, contacts=2, media_every=3)
+    parsed = [
+        whatsapp.parse_message(event.item)
+        for body in bodies
+        for event in whatsapp.split_envelope(body)
+    ]
+    assert [m.type for m in parsed] == ["text", "text", "image", "text", "text", "audio"]
+    photo, voice = parsed[2], parsed[5]
+    assert photo.media is not None and photo.text == photo.media.caption
+    assert voice.media is not None and voice.details["voice"] is True
+    with _simulator() as sim:
+        for message, mime in ((photo, "image/png"), (voice, "audio/wav")):
+            assert message.media is not None
+            document = _get(f"{sim.url}/v24.0/{message.media.media_id}").json()
+            assert document["mime_type"] == message.media.mime_type == mime
