@@ -68,12 +68,15 @@ def media(tenant: Tenant, message_id: int) -> Response | tuple[str, int]:
     }
     if download.info.size is not None:
         headers["Content-Length"] = str(download.info.size)
-    return Response(
+    response = Response(
         download.chunks(),
         mimetype=mime if inline else "application/octet-stream",
         headers=headers,
         direct_passthrough=True,
     )
+    # A body never read (HEAD, a client gone before the first byte) still frees the connection.
+    response.call_on_close(download.close)
+    return response
 
 
 def _attachment(filename: str | None, kind: str) -> str:

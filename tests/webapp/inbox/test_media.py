@@ -189,3 +189,15 @@ def test_no_media_no_fetch(
     for message in (text, outbound, foreign, 999_999):
         assert agent_client.get(f"/t/acme/media/{message}").status_code == 404
     assert simulator.media_requests() == []
+
+
+def test_a_head_request_answers_the_headers_only(
+    agent_client: FlaskClient, db: psycopg.Connection, tenant: Tenant, graph_api
+) -> None:
+    simulator = graph_api()
+    message = _media_message(db, tenant, "photo-3")
+    response = agent_client.head(f"/t/acme/media/{message}")
+    assert response.status_code == 200 and response.data == b""
+    assert response.headers["Content-Length"] == str(len(simulated_media("photo-3")[1]))
+    response.close()
+    assert [kind for kind, _ in _kinds(simulator)] == ["url", "download"]
