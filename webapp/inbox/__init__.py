@@ -9,6 +9,6 @@ from webapp.admin.access import admin_blueprint
 blueprint = admin_blueprint("inbox", __name__)
 
 # The pages' modules add their routes to `blueprint`: imported after it exists.
-from webapp.inbox import listing  # noqa: E402
+from webapp.inbox import conversation, listing, media  # noqa: E402
 
-__all__ = ["blueprint", "listing"]
+__all__ = ["blueprint", "conversation", "listing", "media"]
