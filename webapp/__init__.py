@@ -16,7 +16,7 @@ def create_app(settings: Settings) -> Flask:
     """The app for `settings`, and only them: its own pool, secret key, Sentry and broker."""
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from webapp import admin, health, webhooks
+    from webapp import admin, compose, health, webhooks
     from webapp.inbox import views as inbox_views
 
     # Short timeout: with the database down a webhook must answer 503 fast so Meta retries.
@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> Flask:
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(inbox_views.blueprint)
+    app.register_blueprint(compose.blueprint)
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
