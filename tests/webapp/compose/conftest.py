@@ -60,7 +60,7 @@ def open_thread(
     conversation = live_conversation(
         db, tenant_id=tenant.id, contact_id=contact, channel="whatsapp", inbound_at=at
     )
-    wamid = f"wamid.in.{tenant.slug}.{customer}"
+    wamid = f"wamid.in.{tenant.slug}.{conversation.id}"
     inbound_id = db.execute(
         "INSERT INTO messages (tenant_id, conversation_id, channel, direction, type, text,"
         " provider_message_id, ordered_at, received_at)"
@@ -98,7 +98,7 @@ def post(
     """POST one of the panel's forms, with the session's CSRF token unless `token` is False."""
     data = {key: str(value) for key, value in form.items()}
     if token:
-        data["csrf_token"] = csrf_token(client, "/")
+        data["csrf_token"] = csrf_token(client, f"/t/{thread.tenant.slug}/inbox")
     headers = {"HX-Request": "true"} if htmx else {}
     return client.post(f"{thread.url}/{action}", data=data, headers=headers)
 
