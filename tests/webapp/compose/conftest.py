@@ -12,7 +12,9 @@ from flask.testing import FlaskClient
 from db.conversations import ensure_lead, live_conversation, upsert_contact
 from db.tenants import Tenant
 
-# Imported for the tests of this folder: users, signed-in clients, the other tenant.
+# Imported for the tests of this folder: the simulators and the assistant's tenant, users,
+# signed-in clients, the other tenant.
+from tests.actors.test_plan_reply import clinic, graph, llm  # noqa: F401
 from tests.webapp.admin.conftest import (  # noqa: F401
     agent,
     agent_client,
@@ -104,4 +106,6 @@ def post(
 
 
 def audit(db: psycopg.Connection) -> list[tuple]:
-    return db.execute("SELECT action, target, user_id, details FROM audit_log ORDER BY id").fetchall()
+    return db.execute(
+        "SELECT action, target, user_id, details FROM audit_log ORDER BY id"
+    ).fetchall()

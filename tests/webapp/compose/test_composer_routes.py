@@ -227,9 +227,7 @@ def test_a_template_parameter_meta_would_refuse_is_refused(agent_client: FlaskCl
     assert outbound(db) == []
 
 
-def test_another_tenants_template_is_not_found(
-    agent_client: FlaskClient, db, tenant, other_tenant
-):
+def test_another_tenants_template_is_not_found(agent_client: FlaskClient, db, tenant, other_tenant):
     thread = open_thread(db, tenant, wrote_ago=timedelta(days=3))
     theirs = add_template(db, other_tenant, "Hola {{1}}", ["nombre"])
     # Our tenant has no template: the panel offers none, so no form (and no key) to read.

@@ -10,7 +10,10 @@ from tests.webapp.compose.conftest import audit, csrf_token
 
 
 def form(client: FlaskClient, **fields: object) -> dict[str, str]:
-    return {"csrf_token": csrf_token(client, "/t/acme/inbox"), **{k: str(v) for k, v in fields.items()}}
+    return {
+        "csrf_token": csrf_token(client, "/t/acme/inbox"),
+        **{k: str(v) for k, v in fields.items()},
+    }
 
 
 def canned(db: psycopg.Connection) -> list[tuple]:
@@ -40,7 +43,9 @@ def test_canned_replies_are_added_edited_and_deleted(owner_client: FlaskClient, 
     )
     assert response.status_code == 303
     assert canned(db) == [(tenant.id, "Saludo", "Hola")]
-    response = owner_client.post(f"/t/acme/canned-replies/{reply_id}/delete", data=form(owner_client))
+    response = owner_client.post(
+        f"/t/acme/canned-replies/{reply_id}/delete", data=form(owner_client)
+    )
     assert response.status_code == 303
     assert canned(db) == []
     assert [a[0] for a in audit(db)] == [
@@ -49,12 +54,18 @@ def test_canned_replies_are_added_edited_and_deleted(owner_client: FlaskClient, 
 
 
 def test_a_canned_reply_is_validated(owner_client: FlaskClient, tenant, db):
-    assert owner_client.post(
-        "/t/acme/canned-replies", data=form(owner_client, title="", body="x")
-    ).status_code == 400
-    assert owner_client.post(
-        "/t/acme/canned-replies", data=form(owner_client, title="t" * 81, body="x")
-    ).status_code == 400
+    assert (
+        owner_client.post(
+            "/t/acme/canned-replies", data=form(owner_client, title="", body="x")
+        ).status_code
+        == 400
+    )
+    assert (
+        owner_client.post(
+            "/t/acme/canned-replies", data=form(owner_client, title="t" * 81, body="x")
+        ).status_code
+        == 400
+    )
     owner_client.post("/t/acme/canned-replies", data=form(owner_client, title="Saludo", body="a"))
     again = owner_client.post(
         "/t/acme/canned-replies", data=form(owner_client, title="Saludo", body="b")
@@ -118,9 +129,7 @@ def test_agents_cannot_open_the_owners_pages(agent_client: FlaskClient, db):
     assert canned(db) == []
 
 
-def test_another_tenants_rows_are_not_found(
-    owner_client: FlaskClient, other_tenant: Tenant, db
-):
+def test_another_tenants_rows_are_not_found(owner_client: FlaskClient, other_tenant: Tenant, db):
     reply_id = db.execute(
         "INSERT INTO canned_replies (tenant_id, title, body) VALUES (%s, 'x', 'y') RETURNING id",
         (other_tenant.id,),
@@ -144,10 +153,14 @@ def test_another_tenants_rows_are_not_found(
 
 
 def test_without_the_csrf_token_nothing_changes(owner_client: FlaskClient, db):
-    assert owner_client.post(
-        "/t/acme/canned-replies", data={"title": "t", "body": "b"}
-    ).status_code == 400
-    assert owner_client.post(
-        "/t/acme/templates", data={"name": "x", "language": "es", "body": "y"}
-    ).status_code == 400
+    assert (
+        owner_client.post("/t/acme/canned-replies", data={"title": "t", "body": "b"}).status_code
+        == 400
+    )
+    assert (
+        owner_client.post(
+            "/t/acme/templates", data={"name": "x", "language": "es", "body": "y"}
+        ).status_code
+        == 400
+    )
     assert canned(db) == [] and templates(db) == []
