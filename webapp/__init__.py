@@ -18,6 +18,7 @@ def create_app(settings: Settings) -> Flask:
 
     from webapp import admin, health, webhooks
     from webapp.inbox import views as inbox_views
+    from webapp.live import views as live_views
 
     # Short timeout: with the database down a webhook must answer 503 fast so Meta retries.
     runtime = bootstrap(settings, name="recado-web", pool_size=8, pool_timeout=1.5)
@@ -34,6 +35,7 @@ def create_app(settings: Settings) -> Flask:
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(inbox_views.blueprint)
+    app.register_blueprint(live_views.blueprint)
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
