@@ -63,6 +63,11 @@ class LiveHub:
         self.subscriptions.add(subscription)
         return subscription
 
+    @property
+    def position(self) -> int:
+        """The newest event id the hub has seen (or found when it first listened)."""
+        return self._last_id or 0
+
     def unsubscribe(self, subscription: Subscription) -> None:
         self.subscriptions.discard(subscription)
 

@@ -23,12 +23,17 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from db import live_events
 from db.live_events import LiveEvent
+from webapp import serving
 from webapp.live.hub import LiveHub, Subscription
 
 PATH = re.compile(r"^/t/[^/]+/live$")
 HEARTBEAT_SECONDS = 15.0
-# The browser's wait before reconnecting, in milliseconds.
-RETRY_MILLISECONDS = 2000
+# Hypercorn drops a connection whose client sent nothing for read_timeout (webapp/serving.py),
+# streams included: an event source never sends. So a stream ends itself just before, with a
+# `bye` event, and the browser reconnects at once from its last id, missing nothing.
+STREAM_SECONDS = serving.read_timeout - 1.0 if serving.read_timeout else None
+# The browser's wait before reconnecting, in milliseconds: short, as streams are recycled.
+RETRY_MILLISECONDS = 500
 # Missed events sent on reconnect at most; past that the page is told to reload what it shows.
 CATCH_UP_LIMIT = 1000
 # A hub still connecting after this: the stream ends and the browser comes back later.
@@ -78,6 +83,8 @@ async def serve(
     after = last_event_id(scope)
     subscription = hub.subscribe(tenant_id)
     try:
+        # Answered once the hub listens: whatever the page saw change after this is streamed.
+        ready = await hub.wait_ready(READY_SECONDS)
         cookies = [(n, v) for n, v in answer.headers if n.lower() == b"set-cookie"]
         await send(
             {
@@ -93,8 +100,12 @@ async def serve(
             }
         )
         await _write(send, f"retry: {RETRY_MILLISECONDS}\n\n".encode())
-        if not await hub.wait_ready(READY_SECONDS):
+        if not ready:
+            # The database is away: the browser tries again after the retry delay.
             return
+        # The browser's position from the start (an `id:` alone sets it, dispatching nothing),
+        # so a reconnect before any event still catches up what it missed.
+        await _write(send, f"id: {after if after is not None else hub.position}\n\n".encode())
         sent: set[int] = set()
         if after is not None:
             missed = await _missed(pool, tenant_id, after)
@@ -158,18 +169,25 @@ async def _relay(
 ) -> None:
     """Live events until the client leaves, the hub drops the stream or the server stops."""
     gone = asyncio.create_task(_disconnected(receive))
+    loop = asyncio.get_running_loop()
+    end = loop.time() + STREAM_SECONDS if STREAM_SECONDS else None
     try:
         while not hub.closing.is_set():
+            wait = HEARTBEAT_SECONDS if end is None else min(HEARTBEAT_SECONDS, end - loop.time())
+            if wait <= 0:
+                await _write(send, b"event: bye\ndata: {}\n\n")
+                return
             getting = asyncio.create_task(subscription.queue.get())
             done, _ = await asyncio.wait(
-                {getting, gone}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                {getting, gone}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
             )
             if gone in done:
                 getting.cancel()
                 return
             if getting not in done:
                 getting.cancel()
-                await _write(send, b": keep-alive\n\n")
+                if end is None or loop.time() < end:
+                    await _write(send, b": keep-alive\n\n")
                 continue
             event = getting.result()
             if event is None:
