@@ -16,7 +16,7 @@ import pytest
 from db.tenants import Tenant
 from tests.conftest import signed_headers
 from tests.db.test_live_events import new_conversation, new_message
-from tests.webapp.admin.conftest import PASSWORD
+from tests.webapp.admin.conftest import PASSWORD, csrf_token, sign_in
 from tests.webapp.admin.live_support import Served, Stream, recado_serve, signed_in
 from tests.webapp.test_slow_clients import webhook_body
 from webapp import serving
@@ -54,8 +54,6 @@ def test_the_route_names_the_tenant_and_user_to_its_own_staff(agent_client, tena
 
 
 def test_the_route_refuses_other_tenants_and_strangers(client, tenant, other_tenant, make_user):
-    from tests.webapp.admin.conftest import sign_in
-
     assert client.get("/t/acme/live").status_code == 302  # to the sign-in page
     sign_in(client, make_user(other_tenant))
     assert client.get("/t/acme/live").status_code == 404
@@ -182,3 +180,11 @@ def test_a_stop_with_open_streams_ends_them_within_the_graceful_timeout(
     served.proc.send_signal(signal.SIGTERM)
     assert served.proc.wait(timeout=serving.graceful_timeout) == 0
     assert all(stream.ended.wait(5) for stream in streams)
+
+
+def test_tenant_pages_open_the_stream_and_the_sign_in_page_does_not(agent_client, client):
+    page = agent_client.get("/t/acme/inbox").get_data(as_text=True)
+    assert 'data-live="/t/acme/live"' in page
+    assert "/static/live.js" in page
+    agent_client.post("/logout", data={"csrf_token": csrf_token(agent_client, "/t/acme/inbox")})
+    assert "data-live" not in client.get("/login").get_data(as_text=True)
