@@ -112,8 +112,9 @@ async def serve(
             if missed is None:
                 return
             if len(missed) >= CATCH_UP_LIMIT:
-                # Too far behind to replay: the page reloads its fragments instead.
-                await _write(send, b"event: reset\ndata: {}\n\n")
+                # Too far behind to replay: the page reloads its fragments instead, and resumes
+                # from the newest event.
+                await _write(send, f"id: {hub.position}\nevent: reset\ndata: {{}}\n\n".encode())
                 missed = []
             for event in missed:
                 sent.add(event.id)
