@@ -72,10 +72,13 @@ class LiveHub:
         self.subscriptions.discard(subscription)
 
     async def wait_ready(self, timeout: float) -> bool:
-        """True once the hub listens: an event committed from now on reaches the subscriptions."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        return self._ready.is_set()
+        """True once the hub listens: an event committed from now on reaches the subscriptions.
+        False at once when the server is stopping."""
+        waits = {asyncio.create_task(self._ready.wait()), asyncio.create_task(self.closing.wait())}
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
+        return self._ready.is_set() and not self.closing.is_set()
 
     def close(self) -> None:
         """End every stream now and stop listening (the server is stopping)."""

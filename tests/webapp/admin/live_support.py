@@ -108,7 +108,8 @@ class Stream:
                                 headers["Last-Event-ID"] = fields["id"]
                             if fields.get("event", "bye") != "bye":
                                 data = json.loads(fields["data"])
-                                self.events.put(Event(int(fields["id"]), fields["event"], data))
+                                event_id = int(fields.get("id", headers["Last-Event-ID"]))
+                                self.events.put(Event(event_id, fields["event"], data))
                             fields = {}
                         elif not line.startswith(":"):
                             name, _, value = line.partition(": ")

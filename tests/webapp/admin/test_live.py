@@ -20,6 +20,7 @@ from tests.webapp.admin.conftest import PASSWORD, csrf_token, sign_in
 from tests.webapp.admin.live_support import Served, Stream, recado_serve, signed_in
 from tests.webapp.test_slow_clients import webhook_body
 from webapp import serving
+from webapp.live.stream import CATCH_UP_LIMIT
 
 # Generous: an event is expected well within a second (bench/live.py measures it).
 ARRIVES_WITHIN = 10.0
@@ -188,3 +189,22 @@ def test_tenant_pages_open_the_stream_and_the_sign_in_page_does_not(agent_client
     assert "/static/live.js" in page
     agent_client.post("/logout", data={"csrf_token": csrf_token(agent_client, "/t/acme/inbox")})
     assert "data-live" not in client.get("/login").get_data(as_text=True)
+
+
+def test_a_page_too_far_behind_is_told_to_reload_and_resumes_from_the_newest(
+    served, db, tenant: Tenant, agent
+):
+    conversation = new_conversation(db, tenant.id)
+    db.execute(
+        "INSERT INTO messages (tenant_id, conversation_id, channel, direction, type, text)"
+        " SELECT %s, %s, 'whatsapp', 'in', 'text', 'hi' FROM generate_series(1, %s)",
+        (tenant.id, conversation, CATCH_UP_LIMIT + 1),
+    )
+    stream = stream_of(served, agent, **{"Last-Event-ID": "0"})
+    try:
+        assert stream.next(ARRIVES_WITHIN).kind == "reset"
+        later = new_message(db, tenant.id, conversation, "in")
+        assert stream.next(ARRIVES_WITHIN).data["message_id"] == later
+        assert no_event(stream)
+    finally:
+        stream.close()
