@@ -8,8 +8,9 @@ request, so it simply sees the new rows. Tests that deliver messages add the `wo
 (tests/conftest.py: a real Dramatiq worker) and `graph_api` (the Graph API simulator, which posts
 its delivery statuses to this server's webhook).
 
-One Chromium per session (Debian's, /usr/bin/chromium: `make browser` installs it), a new context
-per test. A missing Chromium fails the tests: it is never a reason to skip them.
+One Chromium per session (Debian's, /usr/bin/chromium: `make browser` installs it); every page a
+test opens (`page`, `phone`, `new_page()`) has a browser context of its own, closed after the test.
+A missing Chromium fails the tests: it is never a reason to skip them.
 """
 
 import os
@@ -142,47 +143,46 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
             chromium.close()
 
 
-def _new_context(browser: Browser, server: str, **options: Any) -> BrowserContext:
-    options.setdefault("locale", LOCALE)
-    options.setdefault("viewport", DESKTOP)
-    context = browser.new_context(base_url=server, **options)
-    context.set_default_timeout(TIMEOUT_MS)
-    context.set_default_navigation_timeout(TIMEOUT_MS)
-    return context
-
-
 @pytest.fixture
-def context(browser: Browser, server: str, db: psycopg.Connection) -> Iterator[BrowserContext]:
-    """A fresh browser context (no cookies) on the server, desktop-sized, Spanish (es-ES)."""
-    context = _new_context(browser, server)
-    try:
-        yield context
-    finally:
-        context.close()
-
-
-def _watched(page: Page) -> Iterator[Page]:
-    # A script error on any page is a defect even when the test's assertions pass.
+def new_page(
+    browser: Browser, server: str, db: psycopg.Connection
+) -> Iterator[Callable[..., Page]]:
+    """new_page(**options): a tab in a browser context of its own (own cookies: another person),
+    `options` as Browser.new_context's over the defaults (es-ES, 1280x800). Relative URLs go to
+    the server: page.goto("/login"). All closed after the test; a script error on any of the
+    pages fails it, even when its assertions passed."""
+    contexts: list[BrowserContext] = []
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    assert errors == [], f"script errors on the page: {errors}"
 
+    def open_page(**options: Any) -> Page:
+        options.setdefault("locale", LOCALE)
+        options.setdefault("viewport", DESKTOP)
+        context = browser.new_context(base_url=server, **options)
+        contexts.append(context)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.set_default_navigation_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+        return page
 
-@pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    """A tab of `context`; relative URLs go to the server (page.goto("/login"))."""
-    yield from _watched(context.new_page())
-
-
-@pytest.fixture
-def phone(browser: Browser, server: str, db: psycopg.Connection) -> Iterator[Page]:
-    """A tab of its own context emulating a phone: 390x844, touch, the page's viewport meta."""
-    context = _new_context(browser, server, viewport=PHONE, is_mobile=True, has_touch=True)
     try:
-        yield from _watched(context.new_page())
+        yield open_page
     finally:
-        context.close()
+        for context in contexts:
+            context.close()
+    assert errors == [], f"script errors on the pages: {errors}"
+
+
+@pytest.fixture
+def page(new_page: Callable[..., Page]) -> Page:
+    """A desktop tab, Spanish (es-ES), no cookies."""
+    return new_page()
+
+
+@pytest.fixture
+def phone(new_page: Callable[..., Page]) -> Page:
+    """A tab emulating a phone: 390x844, touch, the page's viewport meta honoured."""
+    return new_page(viewport=PHONE, is_mobile=True, has_touch=True)
 
 
 @pytest.fixture
