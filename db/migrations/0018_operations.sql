@@ -30,6 +30,5 @@ CREATE INDEX dead_letters_related_message ON dead_letters ((related ->> 'message
 CREATE INDEX dead_letters_related_event ON dead_letters ((related ->> 'inbound_event_id'));
 
 -- Search by phone number, across tenants for operators: the contact, then its conversations
--- (closed ones too, which conversations_one_live leaves out).
+-- (closed ones too, through 0015's conversations_contact).
 CREATE INDEX contacts_phone ON contacts (phone_e164) WHERE phone_e164 IS NOT NULL;
-CREATE INDEX conversations_contact ON conversations (contact_id);
