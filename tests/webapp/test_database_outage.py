@@ -52,7 +52,7 @@ def test_webhook_answers_503_within_two_seconds_and_recovers_without_loss():
                 wa_verify_token="v",
                 wa_access_token="a",
             )
-        app = create_app(Settings.from_env({"DATABASE_URL": pg.url}))
+        app = create_app(Settings.from_env({**os.environ, "DATABASE_URL": pg.url}))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{server.server_port}/webhooks/whatsapp/acme"

@@ -6,7 +6,7 @@ Every fragment is its own GET so htmx can refresh it on a live event: the timeli
 
 from typing import Any
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from db import timeline
@@ -21,13 +21,9 @@ NOTE_MAX = 4000
 
 
 def _links(tenant: Tenant, conversation_id: int) -> dict[str, Any]:
-    """URLs of endpoints other areas provide, when the app has them."""
-    known = current_app.view_functions
+    """URLs of what other areas provide on this page: the composer (and run traces)."""
     return {
-        "trace_enabled": "operations.trace" in known,
-        "composer_url": url_for("compose.panel", slug=tenant.slug, conversation_id=conversation_id)
-        if "compose.panel" in known
-        else None,
+        "composer_url": url_for("compose.panel", slug=tenant.slug, conversation_id=conversation_id),
     }
 
 

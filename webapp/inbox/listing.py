@@ -7,7 +7,7 @@ live events with the page's filters, search and extent.
 
 from datetime import datetime, timedelta
 
-from flask import current_app, g, render_template, request, url_for
+from flask import g, render_template, request, url_for
 from psycopg import Connection
 
 from db.errors import QueryTimedOut
@@ -145,7 +145,4 @@ def waited(since: datetime | None, now: datetime) -> str:
 
 
 def _conversation_url(tenant: Tenant, conversation_id: int) -> str:
-    # The conversation page is another module of this blueprint; its URL is fixed by contract.
-    if "inbox.conversation" in current_app.view_functions:
-        return url_for("inbox.conversation", slug=tenant.slug, conversation_id=conversation_id)
-    return f"/t/{tenant.slug}/c/{conversation_id}"
+    return url_for("inbox.conversation", slug=tenant.slug, conversation_id=conversation_id)

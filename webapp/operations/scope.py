@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, current_app, request, url_for
+from flask import abort, request, url_for
 
 from db.tenants import Tenant, list_tenants, tenant_by_slug
 from webapp.admin.access import ROLES_OWNER, admin_blueprint, operator_view, tenant_view
@@ -43,9 +43,7 @@ class Scope:
 
 def conversation_url(slug: str, conversation_id: int) -> str:
     """The conversation in the inbox (the inbox's contract URL)."""
-    if "inbox.conversation" in current_app.view_functions:
-        return url_for("inbox.conversation", slug=slug, conversation_id=conversation_id)
-    return f"/t/{slug}/c/{conversation_id}"
+    return url_for("inbox.conversation", slug=slug, conversation_id=conversation_id)
 
 
 def _operator_scope() -> Scope:
