@@ -14,8 +14,8 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -162,10 +162,8 @@ class EventStream:
     def close(self) -> None:
         self.ended = self.ended or "closed"
         if self.conn.sock is not None:
-            try:
+            with suppress(OSError):
                 self.conn.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self.thread.join(5)
         self.conn.close()
 
@@ -225,7 +223,10 @@ def post_paced(
                                  text=texts[k % len(texts)], timestamp=int(time.time()))],
                 )
             )  # fmt: skip
-            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(secret, body)}
+            headers = {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": sign(secret, body),
+            }
             at = time.perf_counter()
             if http_.request("POST", path, body, headers):
                 with lock:
@@ -262,4 +263,3 @@ def latencies(url: str, tenant_id: int, stream: EventStream, load: Load) -> tupl
         arrived = dict(stream.arrived)
     found = [arrived[mid] - load.started[wamid] for wamid, mid in stored if mid in arrived]
     return Measure(len(found), load.errors, load.seconds, found), len(load.started) - len(found)
-
