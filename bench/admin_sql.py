@@ -72,7 +72,7 @@ UPDATE bench_plan p SET conversation_id = made.id FROM made WHERE made.contact_i
 # Messages alternate in/out, the customer first; a pair every gap_seconds, the answer 5-60 s
 # after the question; the conversation's last message at ends_at.
 STAGED = """
-CREATE TEMP TABLE bench_staged AS
+CREATE UNLOGGED TABLE bench_staged AS
 SELECT s.*, row_number() OVER (ORDER BY s.ordered_at, s.conversation_id, s.k) AS seq
 FROM (
     SELECT x.tenant_id, x.conversation_id, x.wa_id, x.name, x.k, x.inbound, x.h,
@@ -156,7 +156,7 @@ SELECT s.tenant_id, s.conversation_id, 'whatsapp', CASE WHEN s.inbound THEN 'in'
 FROM bench_staged s
 LEFT JOIN inbound_events e ON s.inbound AND e.tenant_id = s.tenant_id
     AND e.channel = 'whatsapp' AND e.provider_event_id = s.wamid
-WHERE s.seq > %(first)s AND s.seq <= %(last)s
+WHERE s.seq > %(first)s AND s.seq <= %(last)s AND s.conversation_id %% %(loaders)s = %(loader)s
 ORDER BY s.seq
 """
 
