@@ -97,21 +97,24 @@ LIMIT 50
 """
 
 # What the search names: a contact's number (their conversations), or a provider message id
-# (the message or inbound event a step annotated).
+# (the message or inbound event a step annotated); each found through its own index.
 _DEAD_LETTERS = """
 SELECT d.id, d.actor, d.state, d.exception_type, d.exception_text, d.conversation_id,
     d.attempts, d.last_failed_at
 FROM dead_letters d
-WHERE d.tenant_id = %(tenant)s AND d.state = 'dead' AND (
-    d.conversation_id IN (
-        SELECT v.id FROM contacts c JOIN conversations v ON v.contact_id = c.id
-        WHERE c.tenant_id = %(tenant)s AND c.phone_e164 = %(phone)s)
-    OR d.related ->> 'message_id' IN (
-        SELECT id::text FROM messages
-        WHERE tenant_id = %(tenant)s AND channel = 'whatsapp' AND provider_message_id = %(term)s)
-    OR d.related ->> 'inbound_event_id' IN (
-        SELECT id::text FROM inbound_events
-        WHERE tenant_id = %(tenant)s AND channel = 'whatsapp' AND provider_event_id = %(term)s))
+WHERE d.tenant_id = %(tenant)s AND d.state = 'dead' AND d.id IN (
+    SELECT l.id FROM dead_letters l
+    JOIN conversations v ON v.id = l.conversation_id
+    JOIN contacts c ON c.id = v.contact_id
+    WHERE c.tenant_id = %(tenant)s AND c.phone_e164 = %(phone)s
+    UNION ALL
+    SELECT l.id FROM dead_letters l
+    JOIN messages m ON l.related ->> 'message_id' = m.id::text
+    WHERE m.tenant_id = %(tenant)s AND m.channel = 'whatsapp' AND m.provider_message_id = %(term)s
+    UNION ALL
+    SELECT l.id FROM dead_letters l
+    JOIN inbound_events e ON l.related ->> 'inbound_event_id' = e.id::text
+    WHERE e.tenant_id = %(tenant)s AND e.channel = 'whatsapp' AND e.provider_event_id = %(term)s)
 ORDER BY d.last_failed_at DESC, d.id DESC
 LIMIT 50
 """
@@ -258,8 +261,13 @@ class LiveResult:
     measure: Measure
     posted: int
     missing: int
+    # Of the posted messages, how many the worker had stored when the wait for events ended.
+    stored: int
     per_second: float
-    stream_ended: str | None
+    # How often the client had to open the stream again during the load, and why it had ended.
+    reconnects: int
+    endings: list[str]
+    log_tail: str
 
 
 def measure_live(args: argparse.Namespace, data: Dataset, env: Mapping[str, str], log: Path):
@@ -296,14 +304,20 @@ def measure_live(args: argparse.Namespace, data: Dataset, env: Mapping[str, str]
             if stream.inbound < len(warm.started):
                 raise BenchFailure(
                     f"{stream.inbound} of {len(warm.started)} warm-up events reached the stream"
-                    f" within {args.timeout:g} s ({stream.ended or 'still open'})"
+                    f" within {args.timeout:g} s ({'; '.join(stream.endings) or 'still open'})"
                 )
+            reconnects_before = stream.reconnects
             load = post(args.rate, args.live_seconds)
             wait_delivered(stream, len(warm.started) + len(load.started), args.timeout)
         finally:
             stream.close()
-    measure, missing = latencies(data.url, data.tenant_id, stream, load)
-    return LiveResult(measure, len(load.started), missing, load.per_second, stream.ended)
+    measure, missing, stored = latencies(data.url, data.tenant_id, stream, load)
+    endings = sorted({e for e in stream.endings if e != "closed"})
+    tail = _tail(log) if missing else ""
+    return LiveResult(
+        measure, len(load.started), missing, stored, load.per_second,
+        stream.reconnects - reconnects_before, endings, tail,
+    )  # fmt: skip
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -370,6 +384,7 @@ def figures_of(
         "live_per_s": round(live.per_second, 1) if live else None,
         "live_events": live.measure.count if live else None,
         "live_missing": live.missing if live else None,
+        "live_stored": live.stored if live else None,
         "live_webhook_errors": live.measure.errors if live else None,
         "live_p50_ms": _ms(live.measure, 50) if live and live.measure.count else None,
         "live_p95_ms": _ms(live.measure, 95) if live and live.measure.count else None,
@@ -377,8 +392,12 @@ def figures_of(
             round(max(live.measure.latencies) * 1000, 1) if live and live.measure.count else None
         ),
     }
+    figures["live_reconnects"] = live.reconnects if live else None
+    # An event that never came is later than any target.
     figures["live_p95_ok"] = (
-        figures["live_p95_ms"] <= LIVE_TARGET_MS if figures["live_p95_ms"] is not None else None
+        figures["live_p95_ms"] <= LIVE_TARGET_MS and not live.missing
+        if live and figures["live_p95_ms"] is not None
+        else None
     )
     return figures
 
@@ -419,8 +438,16 @@ def report(args: argparse.Namespace, server_url: str, figures: dict[str, Any],
             f" {args.live_seconds:g} s (hypercorn x{args.web_workers}, worker"
             f" {args.processes}x{args.threads}): p50 {figures['live_p50_ms']} ms, p95"
             f" {figures['live_p95_ms']} ms, max {figures['live_max_ms']} ms;"
-            f" {live.missing} events missing, {live.measure.errors} POSTs refused"
+            f" {live.missing} events missing ({live.stored} messages stored),"
+            f" {live.measure.errors} POSTs refused"
         )
+        if live.reconnects:
+            print(
+                f"the client reconnected {live.reconnects} times during the load, after:"
+                f" {'; '.join(live.endings)}"
+            )
+        if live.missing:
+            print(f"--- server log (tail) ---\n{live.log_tail}")
     print(
         f"targets: list p95 <= 100 ms {figures['list_p95_ok']}, conversation p95 <= 100 ms"
         f" {figures['conversation_p95_ok']}, webhook -> SSE p95 <= 1 s {figures['live_p95_ok']}"

@@ -14,9 +14,9 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
@@ -33,6 +33,8 @@ REQUEST_TIMEOUT = 10.0
 # Longer than the stream's heartbeat (15 s): a quiet stream is not a dead one.
 STREAM_TIMEOUT = 40.0
 POLL_SECONDS = 0.1
+# EventSource's wait before reconnecting until the server names one (`retry:`).
+DEFAULT_RETRY_SECONDS = 3.0
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
 
@@ -102,14 +104,27 @@ class Browser:
             raise BenchFailure(f"signing in answered {status}, not a redirect")
 
     def open_stream(self, path: str) -> "EventStream":
+        """The stream, read by a thread that reconnects as a browser's EventSource does."""
+        return EventStream(lambda last_id: self._stream(path, last_id))
+
+    def _stream(
+        self, path: str, last_id: str | None
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        headers = {"Accept": "text/event-stream"}
+        if last_id is not None:
+            headers["Last-Event-ID"] = last_id
         conn = self._connection(STREAM_TIMEOUT)
-        conn.request("GET", path, headers=self._headers({"Accept": "text/event-stream"}))
-        response = conn.getresponse()
+        try:
+            conn.request("GET", path, headers=self._headers(headers))
+            response = conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
         if response.status != 200:
             response.read()
             conn.close()
             raise StreamRefused(response.status)
-        return EventStream(conn, response)
+        return conn, response
 
 
 class StreamRefused(Exception):
@@ -118,49 +133,79 @@ class StreamRefused(Exception):
         self.status = status
 
 
-@dataclass
+Opener = Callable[[str | None], tuple[http.client.HTTPConnection, http.client.HTTPResponse]]
+
+
 class EventStream:
-    """An open SSE response read by a thread: when each `message` event's id arrived."""
+    """An SSE stream read by a thread: when each `message` event's message id first arrived.
 
-    conn: http.client.HTTPConnection
-    response: http.client.HTTPResponse
-    arrived: dict[int, float] = field(default_factory=dict)
-    inbound: int = 0
-    ended: str | None = None
+    Like a browser's EventSource, when the server ends the stream it waits the `retry:` the
+    server asked for and opens it again with Last-Event-ID, so the server can send what was
+    missed; each such reconnection is counted, with why the stream ended.
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(self, opener: Opener) -> None:
+        self.opener = opener
+        self.arrived: dict[int, float] = {}
+        self.inbound = 0
+        self.reconnects = 0
+        self.endings: list[str] = []
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.closing = threading.Event()
+        self.retry_seconds = DEFAULT_RETRY_SECONDS
+        self.last_id: str | None = None
+        # The first connection is made here: a refusal (no such page) reaches the caller.
+        self.conn, self.response = opener(None)
+        self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
-    def _read(self) -> None:
+    def _run(self) -> None:
+        while True:
+            self.endings.append(self._read())
+            self.conn.close()
+            if self.closing.wait(self.retry_seconds):
+                return
+            try:
+                self.conn, self.response = self.opener(self.last_id)
+            except (StreamRefused, OSError, http.client.HTTPException) as exc:
+                self.endings.append(f"reconnecting failed: {exc}")
+                return
+            self.reconnects += 1
+
+    def _read(self) -> str:
         kind, data = "message", ""
         try:
             while True:
                 line = self.response.readline()
                 if not line:
-                    self.ended = "the server ended the stream"
-                    return
+                    return "the server ended the stream"
                 text = line.decode("utf-8").rstrip("\r\n")
-                if text.startswith("event:"):
-                    kind = text[6:].strip()
-                elif text.startswith("data:"):
-                    data += text[5:].strip()
+                field_, _, value = text.partition(":")
+                value = value.strip()
+                if field_ == "event":
+                    kind = value
+                elif field_ == "data":
+                    data += value
+                elif field_ == "id":
+                    self.last_id = value
+                elif field_ == "retry" and value.isdigit():
+                    self.retry_seconds = int(value) / 1000
                 elif not text:
                     if kind == "message" and data:
                         self._record(json.loads(data), time.perf_counter())
                     kind, data = "message", ""
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            self.ended = self.ended or f"stream read failed: {exc!r}"
+            return "closed" if self.closing.is_set() else f"reading failed: {exc!r}"
 
     def _record(self, event: dict, at: float) -> None:
+        message_id = int(event["message_id"])
         with self.lock:
-            self.arrived.setdefault(int(event["message_id"]), at)
-            if event.get("direction") == "in":
-                self.inbound += 1
+            if message_id not in self.arrived:
+                self.arrived[message_id] = at
+                self.inbound += event.get("direction") == "in"
 
     def close(self) -> None:
-        self.ended = self.ended or "closed"
+        self.closing.set()
         if self.conn.sock is not None:
             with suppress(OSError):
                 self.conn.sock.shutdown(socket.SHUT_RDWR)
@@ -246,13 +291,15 @@ def post_paced(
 def wait_delivered(stream: EventStream, expected: int, timeout: float) -> None:
     """Until `expected` inbound message events have arrived, or `timeout` passed."""
     deadline = time.monotonic() + timeout
-    while stream.inbound < expected and time.monotonic() < deadline and stream.ended is None:
+    while stream.inbound < expected and time.monotonic() < deadline and stream.thread.is_alive():
         time.sleep(POLL_SECONDS)
 
 
-def latencies(url: str, tenant_id: int, stream: EventStream, load: Load) -> tuple[Measure, int]:
-    """POST start -> event arrival for each accepted webhook whose event came; and how many
-    never came."""
+def latencies(
+    url: str, tenant_id: int, stream: EventStream, load: Load
+) -> tuple[Measure, int, int]:
+    """POST start -> event arrival for each accepted webhook whose event came; how many never
+    came; and how many the worker had stored by then."""
     with psycopg.connect(url) as conn:
         stored = conn.execute(
             "SELECT provider_message_id, id FROM messages"
@@ -262,4 +309,5 @@ def latencies(url: str, tenant_id: int, stream: EventStream, load: Load) -> tupl
     with stream.lock:
         arrived = dict(stream.arrived)
     found = [arrived[mid] - load.started[wamid] for wamid, mid in stored if mid in arrived]
-    return Measure(len(found), load.errors, load.seconds, found), len(load.started) - len(found)
+    missing = len(load.started) - len(found)
+    return Measure(len(found), load.errors, load.seconds, found), missing, len(stored)

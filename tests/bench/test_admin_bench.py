@@ -19,6 +19,7 @@ PER_PAGE = (
 LIVE = (
     "live_rate", "live_seconds", "live_posted", "live_per_s", "live_events", "live_missing",
     "live_webhook_errors", "live_p50_ms", "live_p95_ms", "live_max_ms", "live_p95_ok",
+    "live_reconnects", "live_stored",
 )  # fmt: skip
 RUN = (
     "bench", "messages", "conversations", "tenant_messages", "tenant_conversations",
