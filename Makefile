@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with Python 3.11, git and make: `make run`, `make test`.
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint bench
+.PHONY: help run test test-fast lint bench browser
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 VENV := .venv
@@ -13,6 +13,7 @@ help:
 	@echo "make run    start recado locally (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test   run the whole test suite against a real PostgreSQL"
 	@echo "make test-fast  the pure tests only (domain rules, layering): no database, seconds"
+	@echo "make browser  make sure Chromium (/usr/bin/chromium) is there for the browser tests"
 	@echo "make lint   ruff check, format check and mypy (strict on domain and db)"
 	@echo "make bench  webhook ingest benchmark (bench/ingest.py)"
 	@echo "Extra arguments: make run ARGS='--port 9000'"
@@ -35,7 +36,11 @@ $(ASSETS): ops/assets.py | $(STAMP)
 run: $(STAMP) $(ASSETS)
 	$(BIN)/recado run $(ARGS)
 
-test: $(STAMP) $(ASSETS)
+# The browser tests (tests/browser) drive /usr/bin/chromium: installed when missing, or we stop.
+browser:
+	@.ci/chromium
+
+test: $(STAMP) $(ASSETS) browser
 	$(BIN)/python -m pytest $(ARGS)
 
 # No conftest: the fast tier cannot reach a database or a fixture that needs one.

@@ -41,7 +41,7 @@ from psycopg2.extensions import Notify, connection, cursor
 from psycopg2.extras import Json
 from psycopg2.pool import ThreadedConnectionPool
 
-from db import broker_queue, messages
+from db import broker_queue, live_events, messages
 from db.pool import SESSION_OPTIONS, connect
 from domain.settings import Settings
 
@@ -319,8 +319,8 @@ def _pooled_cursor(pool: ThreadedConnectionPool) -> Iterator[cursor]:
 
 
 class Housekeeping:
-    """A daemon thread in each worker process: re-announces orphans, purges finished rows and
-    delivery statuses parked past their retention.
+    """A daemon thread in each worker process: re-announces orphans, purges finished rows,
+    delivery statuses parked past their retention and the admin pages' old live events.
 
     Every worker process runs one; a transaction-level advisory lock lets one of them do each
     job at a time. A row is an orphan when it is unfinished, untouched for `sweep_after` and no
@@ -396,6 +396,7 @@ class Housekeeping:
                 return 0
             deleted = broker_queue.purge_finished(conn, self.settings.queue_retention)
             parked = messages.purge_parked_statuses(conn, self.settings.pending_status_retention)
+            live = live_events.purge_live_events(conn)
         logger.info(
             "Purged %d finished messages older than %s.", deleted, self.settings.queue_retention
         )
@@ -405,6 +406,8 @@ class Housekeeping:
                 parked,
                 self.settings.pending_status_retention,
             )
+        if live:
+            logger.info("Purged %d live events of the admin pages.", live)
         return deleted
 
     def _connection(self) -> psycopg.Connection[DictRow]:

@@ -28,7 +28,11 @@ def record_lead(reply_id: int) -> None:
         reply = reply_by_id(conn, reply_id)
         if reply is None:
             raise PermanentError(f"reply {reply_id} does not exist")
-        annotate(tenant_id=reply.tenant_id, conversation_id=reply.conversation_id)
+        annotate(
+            tenant_id=reply.tenant_id,
+            conversation_id=reply.conversation_id,
+            message_id=reply.through_message_id,
+        )
         lead_id = leads.lock_lead_of_conversation(conn, reply.tenant_id, reply.conversation_id)
         if lead_id is None:
             raise PermanentError(f"conversation {reply.conversation_id} has no lead")
@@ -73,7 +77,11 @@ def remember_answer(reply_id: int) -> None:
         reply = reply_by_id(conn, reply_id)
         if reply is None:
             raise PermanentError(f"reply {reply_id} does not exist")
-        annotate(tenant_id=reply.tenant_id, conversation_id=reply.conversation_id)
+        annotate(
+            tenant_id=reply.tenant_id,
+            conversation_id=reply.conversation_id,
+            message_id=reply.through_message_id,
+        )
         now = database_now(conn)
     if reply.cache_question is None or reply.cache_scope is None or reply.cache_class is None:
         return

@@ -84,6 +84,8 @@ def ingest_event(event_id: int) -> None:
             message=inbound,
             order=messages.ProviderOrder(written_at, event.received_at, event.envelope_position),
         )
+        # The run trace of the message finds this step by it.
+        annotate(message_id=message_id)
         events.mark_processed(conn, event.id, "stored" if message_id else "duplicate")
         tenant = tenant_by_id(conn, event.tenant_id)
         assert tenant is not None

@@ -54,3 +54,33 @@ def accept_whatsapp_envelope(
         raise UnparseableEnvelope(f"not storable: {error}") from error
     enqueue(conn, [_FIRST_STEP[EventKind(event.kind)].message(event.id) for event in new])
     return Accepted(new, refused)
+
+
+@dataclass(frozen=True)
+class Replay:
+    # replayed | already_replayed | unsupported | unparseable | refused
+    status: str
+    # unparseable, refused: why; already_replayed: when.
+    detail: str | None = None
+    new_events: int = 0
+
+
+def replay_quarantined(
+    conn: Connection[object], body: events.QuarantinedBody, tenant: Tenant | None
+) -> Replay:
+    """Parse a quarantined body again (after a parser or configuration fix) and store its events
+    once; it leaves quarantine only when all of it was stored. Anything but `replayed` and
+    `already_replayed` may leave the transaction failed: the caller rolls it back."""
+    if body.replayed_at is not None:
+        return Replay("already_replayed", body.replayed_at.isoformat())
+    if tenant is None or body.channel != Channel.WHATSAPP:
+        return Replay("unsupported", body.channel)
+    try:
+        accepted = accept_whatsapp_envelope(conn, tenant, bytes(body.body), body.received_at)
+    except UnparseableEnvelope as error:
+        return Replay("unparseable", error.reason)
+    if accepted.refused:
+        # The items that fit were stored when the body first came; it stays in quarantine.
+        return Replay("refused", accepted.refused[0])
+    events.mark_replayed(conn, body.id)
+    return Replay("replayed", new_events=len(accepted.new))

@@ -12,7 +12,7 @@ import sentry_sdk
 from psycopg_pool import ConnectionPool
 
 from db.dead_letters import Failure, mark_resolved, mark_unsettled, record_failure
-from db.step_runs import record_step_run
+from db.step_runs import StepSubject, record_step_run
 from domain.scrub import scrub_text
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ class StepJournal(dramatiq.Middleware):
                     started_at=getattr(message, "recado_started_at", datetime.now(UTC)),
                     outcome=outcome,
                     error=_describe(exception) if exception else None,
+                    ready_at=_ready_at(message),
+                    subject=_subject(ids),
                 )
                 # A step that only deferred itself has not settled its dead letter yet; one
                 # that could not do its work leaves it dead, saying why.
@@ -111,6 +113,22 @@ def _attempt(broker: dramatiq.Broker, message: Any, exception: BaseException | N
     )
     counted = exception is not None and not (throws and isinstance(exception, throws))
     return message.options.get("retries", 0) + (0 if counted else 1)
+
+
+def _ready_at(message: Any) -> datetime:
+    """When the job could first run: a delayed job or a retry waits for its eta, not in line."""
+    millis = message.options.get("eta") or message.message_timestamp
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def _subject(ids: dict) -> StepSubject:
+    """The tenant, message and inbound event the step annotated: the run trace follows them."""
+
+    def whole(key: str) -> int | None:
+        value = ids.get(key)
+        return value if isinstance(value, int) else None
+
+    return StepSubject(whole("tenant_id"), whole("message_id"), whole("inbound_event_id"))
 
 
 def _describe(exception: BaseException) -> str:

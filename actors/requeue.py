@@ -10,6 +10,8 @@ from actors.middleware import DEAD_LETTER_OPTION
 from actors.send import UNSENT_FOR_GOOD, unsent_reason
 from actors.steps import declared
 from db import dead_letters, messages
+from db.outbox import pending_of_tenant, resume_tenant
+from db.tenants import Tenant
 
 
 @dataclass(frozen=True)
@@ -74,3 +76,26 @@ def _unsent_for_good(conn: Connection[object], letter: dead_letters.DeadLetter) 
 
 # Every state but `dead` (the table's CHECK allows no other).
 _NOT_DEAD = {"requeued": "already_requeued", "discarded": "discarded", "resolved": "resolved"}
+
+
+def resume_sending(conn: Connection[object], tenant: Tenant, *, requeued_by: str) -> int:
+    """Resume a tenant's paused sending and requeue the sends the pause held back (failed since
+    it began, and still unsent); other dead letters keep waiting for a person. In the caller's
+    transaction; returns how many were requeued."""
+    if tenant.sending_paused_at is None:
+        return 0
+    unsent = set(pending_of_tenant(conn, tenant.id))
+    waiting = [
+        letter.id
+        for letter in dead_letters.list_dead_letters(
+            conn,
+            actor="send_message",
+            tenant_id=tenant.id,
+            since=tenant.sending_paused_at,
+            limit=None,
+        )
+        if letter.args and letter.args[0] in unsent
+    ]
+    resume_tenant(conn, tenant.id)
+    outcomes = requeue(conn, waiting, requeued_by=requeued_by)
+    return sum(1 for o in outcomes if o.status == "requeued")

@@ -16,7 +16,7 @@ from actors.middleware import DEAD_LETTER_OPTION, UNSETTLED, annotate
 from actors.pacing import Pacer
 from actors.runtime import Runtime, Sender, installed
 from actors.steps import step
-from db import broker_queue, messages, outbox
+from db import broker_queue, compose, messages, outbox
 from db.breakers import close_breaker, read_breaker, save_breaker
 from db.clock import database_now
 from db.locks import Locks
@@ -139,6 +139,15 @@ def queue_outbound(
         details=details,
     )
     enqueue(conn, [send_message.message(message_id)])
+    return message_id
+
+
+def queue_composed(conn: Connection[object], message: compose.ComposedMessage) -> int | None:
+    """The outbox for what a person wrote in the inbox: the row and its send job in the caller's
+    transaction, once per compose key; None when the key was used (nothing inserted or queued)."""
+    message_id = compose.insert_composed(conn, message)
+    if message_id is not None:
+        enqueue(conn, [send_message.message(message_id)])
     return message_id
 
 

@@ -258,3 +258,15 @@ def record_audit(
         " VALUES (%s, %s, %s, %s, %s)",
         (tenant_id, user_id, action, target, Jsonb(details or {})),
     )
+
+
+def list_users(conn: Connection[object], tenant_id: int | None = None) -> list[User]:
+    """Every user (or the tenant's), operators first, then by tenant and email."""
+    cur = conn.cursor(row_factory=class_row(User))
+    if tenant_id is None:
+        return cur.execute(
+            f"SELECT {_COLUMNS} FROM users u ORDER BY u.tenant_id NULLS FIRST, u.email"
+        ).fetchall()
+    return cur.execute(
+        f"SELECT {_COLUMNS} FROM users u WHERE u.tenant_id = %s ORDER BY u.email", (tenant_id,)
+    ).fetchall()

@@ -97,7 +97,7 @@ def build_chat(
     system message then holds nothing about who asks or when (no customer facts, no clock), and
     `history` should be only the question's messages.
     """
-    parts = [_instructions(profile, language), _business_facts(profile)]
+    parts = [standing_prompt(profile, language)]
     if general:
         parts.append(_GENERAL_ANSWER)
     else:
@@ -107,6 +107,12 @@ def build_chat(
         role = "user" if message.direction == "in" else "assistant"
         chat.append({"role": role, "content": message_text(message)})
     return chat
+
+
+def standing_prompt(profile: BusinessProfile, language: str) -> str:
+    """What every chat's system message starts with: the rules and the business facts (the
+    settings page shows it, so an owner sees what the assistant is told)."""
+    return f"{_instructions(profile, language)}\n\n{_business_facts(profile)}"
 
 
 def parse_turn(arguments: str) -> AssistantTurn:

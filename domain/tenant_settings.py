@@ -17,9 +17,12 @@ from domain.pacing import NUMBER_RATE, RECIPIENT_RATE, Rate
 
 DEFAULT_QUIET_WINDOW_SECONDS = 2
 DEFAULT_LOW_CONFIDENCE_THRESHOLD = 0.5
+DEFAULT_REPLY_ALERT_MINUTES = 10
 # Bounds: a value past them is a typo or a misunderstanding, never a business need. A customer
 # waits out the quiet window before any answer.
 MAX_QUIET_WINDOW_SECONDS = 600
+# The inbox alerts agents to a customer waiting this long; a day is already no alert at all.
+MAX_REPLY_ALERT_MINUTES = 1440
 MAX_MONTHLY_TOKENS = 10_000_000_000
 # A cent: below it the cap would be stored as 0.
 MIN_MONTHLY_USD = Decimal("0.01")
@@ -111,6 +114,18 @@ def _quiet_window(raw: str) -> int | float:
             f"quiet_window_seconds must be 0 to {MAX_QUIET_WINDOW_SECONDS} seconds, not {raw}"
         )
     return _plain(seconds)
+
+
+def _reply_alert(raw: str) -> int:
+    try:
+        minutes = int(raw)
+    except ValueError:
+        raise ValueError(f"reply_alert_minutes must be a whole number, not {raw!r}") from None
+    if not 1 <= minutes <= MAX_REPLY_ALERT_MINUTES:
+        raise ValueError(
+            f"reply_alert_minutes must be 1 to {MAX_REPLY_ALERT_MINUTES} minutes, not {raw}"
+        )
+    return minutes
 
 
 def _threshold(raw: str) -> float:
@@ -362,6 +377,12 @@ SETTINGS: Mapping[str, SettingSpec] = {
             "none: such a message goes to a person",
             _template,
         ),
+        SettingSpec(
+            "reply_alert_minutes",
+            "minutes a customer waits for a reply before the inbox alerts the agents",
+            str(DEFAULT_REPLY_ALERT_MINUTES),
+            _reply_alert,
+        ),
     )
 }
 
@@ -388,6 +409,8 @@ class TenantSettings:
     number_rate: Rate = NUMBER_RATE
     # Who answers what the customer wrote while a person had the conversation.
     unanswered_on_return: str = ON_RETURN_ASSISTANT
+    # A customer waiting longer than this for a reply shows as an alert in the inbox.
+    reply_alert_minutes: int = DEFAULT_REPLY_ALERT_MINUTES
 
 
 def parse_tenant_settings(raw: Mapping[str, Any]) -> TenantSettings:
@@ -415,6 +438,9 @@ def parse_tenant_settings(raw: Mapping[str, Any]) -> TenantSettings:
         recipient_rate=_as_rate(pacing.get("recipient"), RECIPIENT_RATE),
         number_rate=_as_rate(pacing.get("number"), NUMBER_RATE),
         unanswered_on_return=_stored(raw, "unanswered_on_return", _on_return, ON_RETURN_ASSISTANT),
+        reply_alert_minutes=_stored(
+            raw, "reply_alert_minutes", _reply_alert, DEFAULT_REPLY_ALERT_MINUTES
+        ),
     )
 
 

@@ -33,3 +33,11 @@ def window_decision(
     if last_inbound_at is not None and now - last_inbound_at < CUSTOMER_SERVICE_WINDOW:
         return WindowDecision.SEND
     return WindowDecision.USE_TEMPLATE if has_reengagement_template else WindowDecision.NEEDS_HUMAN
+
+
+def window_left(last_inbound_at: datetime | None, now: datetime) -> timedelta | None:
+    """How long free-form messages may still be sent; None once the window is closed."""
+    if last_inbound_at is None:
+        return None
+    left = last_inbound_at + CUSTOMER_SERVICE_WINDOW - now
+    return left if left > timedelta(0) else None

@@ -27,6 +27,7 @@ from ops import (
     cli_simulate,
     cli_tenant_settings,
     cli_tenants,
+    cli_users,
 )
 from ops.database import describe
 
@@ -84,5 +85,6 @@ main.add_command(cli_simulate.simulate)
 main.add_command(cli_cache.cache)
 main.add_command(cli_conversations.conversations)
 main.add_command(cli_chaos.chaos)
+main.add_command(cli_users.users)
 cli_tenants.tenants.add_command(cli_profile.profile)
 cli_tenants.tenants.add_command(cli_tenant_settings.settings)

@@ -2,9 +2,8 @@
 
 import click
 
-from db.events import mark_replayed, quarantined, quarantined_body
+from db.events import quarantined, quarantined_body
 from db.tenants import tenant_by_id
-from domain.errors import UnparseableEnvelope
 from ops.database import cli_connection
 from ops.options import LIMIT, ROW_ID
 from ops.output import echo, format_table, format_time
@@ -63,26 +62,21 @@ def replay(quarantine_id: int) -> None:
     """
     with cli_connection() as conn:
         # Imported here: the steps (dramatiq, the broker) take 0.15 s that other commands skip.
-        from actors.intake import accept_whatsapp_envelope
+        from actors.intake import replay_quarantined
 
         q = quarantined_body(conn, quarantine_id)
         if q is None:
             raise click.ClickException(f"no quarantined body {quarantine_id}")
-        if q.replayed_at is not None:
-            echo(f"{quarantine_id}: already replayed at {format_time(q.replayed_at)}")
-            return
-        tenant = tenant_by_id(conn, q.tenant_id)
-        if tenant is None or q.channel != "whatsapp":
-            raise click.ClickException(f"{quarantine_id}: no replay for {q.channel} bodies")
-        try:
-            accepted = accept_whatsapp_envelope(conn, tenant, bytes(q.body), q.received_at)
-        except UnparseableEnvelope as error:
-            raise click.ClickException(
-                f"{quarantine_id}: still unparseable: {error.reason}"
-            ) from None
-        if accepted.refused:
-            # The items that fit were stored when the body first came; it stays in quarantine.
-            raise click.ClickException(f"{quarantine_id}: still refused: {accepted.refused[0]}")
-        mark_replayed(conn, q.id)
+        result = replay_quarantined(conn, q, tenant_by_id(conn, q.tenant_id))
+        match result.status:
+            case "already_replayed":
+                echo(f"{quarantine_id}: already replayed at {format_time(q.replayed_at)}")
+                return
+            case "unsupported":
+                raise click.ClickException(f"{quarantine_id}: no replay for {q.channel} bodies")
+            case "unparseable":
+                raise click.ClickException(f"{quarantine_id}: still unparseable: {result.detail}")
+            case "refused":
+                raise click.ClickException(f"{quarantine_id}: still refused: {result.detail}")
         conn.commit()
-    echo(f"{quarantine_id}: replayed, {len(accepted.new)} new events queued")
+    echo(f"{quarantine_id}: replayed, {result.new_events} new events queued")

@@ -5,6 +5,7 @@ import os
 import secrets
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -14,8 +15,10 @@ from db.migrate import migrate
 from db.pool import connect
 from db.profiles import profile_of, set_profile, set_setting_default
 from db.tenants import Tenant, create_tenant, tenant_by_slug
+from db.users import create_user, user_by_email
 from domain.profile import parse_profile
 from domain.tenant_settings import validate_setting
+from ops.cli_users import password_link
 from ops.database import VAR_DIR, database_url, describe
 from ops.options import PORT, PROCESSES, THREADS
 from ops.output import echo
@@ -25,6 +28,7 @@ DEMO_SLUG = "demo"
 DEMO_NAME = "Demo Clinic"
 DEMO_PHONE_NUMBER_ID = "100000000000001"
 DEMO_PROFILE = Path(__file__).with_name("demo_profile.json")
+DEMO_OWNER_EMAIL = "owner@demo.recado.local"
 # A short debounce, so the demo's replies come quickly after the last simulated message.
 DEMO_QUIET_WINDOW_SECONDS = 2
 LLM_SIMULATOR_MODEL = "recado-sim"
@@ -70,6 +74,7 @@ def run(
                 echo(f"applied migration {name}")
             demo = _ensure_demo_tenant(conn)
             _ensure_demo_assistant(conn, demo)
+            owner = demo_owner_sign_in(conn, demo, f"http://{host}:{port}")
         children = [
             Child("web server", web_server_argv(host=host, port=port, workers=WEB_WORKERS)),
             Child("workers", worker_argv(processes=processes, threads=threads)),
@@ -101,7 +106,7 @@ def run(
 
         def banner() -> None:
             if wait_for_port(host, port, timeout=15):
-                _print_banner(host, port, url, demo, embedded=embedded)
+                _print_banner(host, port, url, demo, owner, embedded=embedded)
                 if simulated:
                     echo(
                         f"WhatsApp sends go to the Graph API simulator at"
@@ -201,6 +206,39 @@ def _ensure_demo_assistant(conn: Connection[object], demo: Tenant) -> None:
     set_setting_default(conn, demo.id, "quiet_window_seconds", quiet)
 
 
+@dataclass(frozen=True)
+class DemoSignIn:
+    email: str
+    # A fresh one-time link while the demo owner has no password; None once one is chosen.
+    link: str | None
+
+
+def demo_owner_sign_in(conn: Connection[object], demo: Tenant, base_url: str) -> DemoSignIn:
+    """The demo tenant's owner, created on first run; a new link (the last one void) each run
+    until its password is chosen, so the banner always shows one that works."""
+    owner = user_by_email(conn, DEMO_OWNER_EMAIL) or create_user(
+        conn, email=DEMO_OWNER_EMAIL, role="owner", tenant_id=demo.id, display_name="Demo owner"
+    )
+    if owner.has_password or owner.disabled_at is not None:
+        return DemoSignIn(owner.email, None)
+    return DemoSignIn(owner.email, password_link(conn, owner, base_url))
+
+
+def sign_in_help(base_url: str, owner: DemoSignIn, recado: str) -> str:
+    """The banner's lines on signing in to the admin pages."""
+    if owner.link is not None:
+        return (
+            f"  admin pages   {base_url}/login\n"
+            f"                first choose the password of {owner.email} (owner of the demo"
+            " tenant)\n"
+            f"                with this one-time link: {owner.link}"
+        )
+    return (
+        f"  admin pages   {base_url}/login  as {owner.email}\n"
+        f"                (forgot the password? {recado} users reset-password {owner.email})"
+    )
+
+
 def _recado_command() -> str:
     """How to call `recado` from this shell: the venv's script when it is not on PATH."""
     script = Path(sys.executable).parent / "recado"
@@ -210,13 +248,16 @@ def _recado_command() -> str:
         return str(script)
 
 
-def _print_banner(host: str, port: int, url: str, demo: Tenant, *, embedded: bool) -> None:
+def _print_banner(
+    host: str, port: int, url: str, demo: Tenant, owner: DemoSignIn, *, embedded: bool
+) -> None:
     base = f"http://{host}:{port}"
     where = f" (embedded, data in ./{VAR_DIR}/)" if embedded else ""
     recado = _recado_command()
     echo(
         f"""
 recado is running.
+{sign_in_help(base, owner, recado)}
   webhook       {base}/webhooks/whatsapp/{demo.slug}
   health        {base}/healthz  {base}/readyz
   database      {describe(url)}{where}

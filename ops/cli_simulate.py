@@ -13,7 +13,13 @@ import httpx
 
 from db.tenants import tenant_by_slug
 from domain.channels.whatsapp import sign
-from domain.channels.whatsapp_envelopes import TextMessage, encode, text_envelope
+from domain.channels.whatsapp_envelopes import (
+    MediaMessage,
+    TextMessage,
+    encode,
+    media_envelope,
+    text_envelope,
+)
 from domain.settings import GRAPH_API_BASE_URL
 from ops.database import cli_connection
 from ops.options import (
@@ -61,6 +67,14 @@ def simulate() -> None:
     type=MESSAGES,
     help="Re-post this many already posted bodies, as Meta's redeliveries do.",
 )
+@click.option(
+    "--media-every",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Make every Nth message a photo or a voice note (0: text only); the Graph API"
+    " simulator serves their media.",
+)
 @click.option("--concurrency", default=4, show_default=True, type=CONCURRENCY)
 @click.option(
     "--timeout", default=10.0, show_default=True, type=REQUEST_TIMEOUT, help="Seconds per request."
@@ -73,6 +87,7 @@ def whatsapp(
     messages: int,
     contacts: int,
     duplicates: int,
+    media_every: int,
     concurrency: int,
     timeout: float,
 ) -> None:
@@ -84,7 +99,9 @@ def whatsapp(
         raise click.UsageError("--duplicates needs at least one message to duplicate")
     if not (app_secret and phone_number_id):
         app_secret, phone_number_id = _tenant_credentials(tenant, app_secret, phone_number_id)
-    bodies = build_bodies(phone_number_id, messages=messages, contacts=contacts)
+    bodies = build_bodies(
+        phone_number_id, messages=messages, contacts=contacts, media_every=media_every
+    )
     posts = bodies + [bodies[i % len(bodies)] for i in range(duplicates)]
     # Redeliveries arrive interleaved with (and sometimes concurrently to) the originals.
     random.shuffle(posts)
@@ -138,20 +155,30 @@ def simulated_wa_id(contact: int) -> str:
     return f"1555010{contact:04d}"
 
 
-def build_bodies(phone_number_id: str, *, messages: int, contacts: int) -> list[bytes]:
+def build_bodies(
+    phone_number_id: str, *, messages: int, contacts: int, media_every: int = 0
+) -> list[bytes]:
     """One single-message envelope per message, senders taken round-robin from `contacts`, each
-    written a second after the one before: posted concurrently, they still read in that order."""
+    written a second after the one before: posted concurrently, they still read in that order.
+    With `media_every` N, every Nth message is a captioned photo or a voice note, in turn."""
     first = int(time.time()) - messages
     bodies = []
     for i in range(messages):
         contact = i % contacts
-        message = TextMessage(
-            wa_id=simulated_wa_id(contact),
-            profile_name=f"Simulated Contact {contact + 1}",
-            wamid=f"wamid.SIM{secrets.token_hex(16).upper()}",
-            text=SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)],
-            timestamp=first + i,
-        )
+        wa_id, name = simulated_wa_id(contact), f"Simulated Contact {contact + 1}"
+        wamid = f"wamid.SIM{secrets.token_hex(16).upper()}"
+        text = SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)]
+        if media_every and i % media_every == media_every - 1:
+            # Ids the Graph API simulator answers: 'audio...' a tone, anything else a picture.
+            if (i // media_every) % 2:
+                media = MediaMessage(wa_id, name, wamid, "audio", f"audio-sim-{i}", "audio/wav",
+                                     None, first + i)  # fmt: skip
+            else:
+                media = MediaMessage(wa_id, name, wamid, "image", f"photo-sim-{i}", "image/png",
+                                     text, first + i)  # fmt: skip
+            bodies.append(encode(media_envelope(phone_number_id, [media])))
+            continue
+        message = TextMessage(wa_id, name, wamid, text, first + i)
         bodies.append(encode(text_envelope(phone_number_id, [message])))
     return bodies
 

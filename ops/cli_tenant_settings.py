@@ -7,7 +7,7 @@ import click
 from psycopg import Connection
 
 from db.tenant_settings import set_setting, unset_setting
-from db.tenants import Tenant, tenant_by_id
+from db.tenants import Tenant
 from domain.settings import Settings
 from domain.tenant_settings import (
     SETTINGS,
@@ -91,19 +91,11 @@ def _reschedule(conn: Connection[object], tenant: Tenant, key: str) -> tuple[int
     """Work already scheduled under the old value waits no longer than the new one allows:
     (replies brought forward, sends paced again)."""
     # Imported here: importing actors installs the broker, which needs DATABASE_URL resolved.
-    from actors.pacing import make_pacer
-    from actors.plan import reschedule_parked
-    from actors.send import readmit_paced
+    from actors.settings_change import reschedule_after_change
 
-    updated = tenant_by_id(conn, tenant.id)
-    assert updated is not None
-    replies = reschedule_parked(conn, updated)
-    sends = 0
-    if key == "pacing":
-        # The pacer the workers use (Redis when REDIS_URL is set), from this command's settings.
-        settings = Settings.from_env({**os.environ, "DATABASE_URL": conn.info.dsn})
-        sends = readmit_paced(conn, updated, make_pacer(settings.redis_url))
-    return replies, sends
+    # The pacer the workers use (Redis when REDIS_URL is set), from this command's settings.
+    settings = Settings.from_env({**os.environ, "DATABASE_URL": conn.info.dsn})
+    return reschedule_after_change(conn, tenant.id, [key], settings.redis_url)
 
 
 def _say_rescheduled(replies: int, sends: int) -> None:

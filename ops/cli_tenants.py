@@ -5,8 +5,6 @@ import sys
 import click
 from psycopg import errors as pg_errors
 
-from db.dead_letters import list_dead_letters
-from db.outbox import pending_of_tenant, resume_tenant
 from db.tenants import create_tenant, list_tenants, tenant_by_slug, update_credentials
 from domain.credentials import check_secret
 from ops.database import cli_connection
@@ -155,7 +153,7 @@ def resume(slug: str) -> None:
     """Resume a tenant's sending after a token error, and requeue the sends that waited."""
     with cli_connection() as conn:
         # Imported here: the steps (dramatiq, the broker) take 0.15 s that other commands skip.
-        from actors.requeue import requeue
+        from actors.requeue import resume_sending
 
         tenant = tenant_by_slug(conn, slug)
         if tenant is None:
@@ -163,22 +161,6 @@ def resume(slug: str) -> None:
         if tenant.sending_paused_at is None:
             echo(f"{slug}: sending is not paused")
             return
-        # Only the sends held back by the pause: failed since it began, and still unsent.
-        # Other dead letters keep waiting for a person to look at them.
-        unsent = set(pending_of_tenant(conn, tenant.id))
-        waiting = [
-            letter.id
-            for letter in list_dead_letters(
-                conn,
-                actor="send_message",
-                tenant_id=tenant.id,
-                since=tenant.sending_paused_at,
-                limit=None,
-            )
-            if letter.args and letter.args[0] in unsent
-        ]
-        resume_tenant(conn, tenant.id)
-        outcomes = requeue(conn, waiting, requeued_by=f"cli:resume {slug}")
+        requeued = resume_sending(conn, tenant, requeued_by=f"cli:resume {slug}")
         conn.commit()
-    requeued = sum(1 for o in outcomes if o.status == "requeued")
     echo(f"{slug}: sending resumed; {requeued} waiting sends requeued")

@@ -16,8 +16,10 @@ def create_app(settings: Settings) -> Flask:
     """The app for `settings`, and only them: its own pool, secret key, Sentry and broker."""
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from webapp import admin, health, webhooks
-    from webapp.inbox import views as inbox_views
+    from webapp import admin, compose, health, inbox, webhooks
+    from webapp.business import views as business_views
+    from webapp.live import views as live_views
+    from webapp.operations import blueprint as operations_blueprint
 
     # Short timeout: with the database down a webhook must answer 503 fast so Meta retries.
     runtime = bootstrap(settings, name="recado-web", pool_size=8, pool_timeout=1.5)
@@ -33,7 +35,11 @@ def create_app(settings: Settings) -> Flask:
     csrf.exempt(health.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
-    app.register_blueprint(inbox_views.blueprint)
+    app.register_blueprint(inbox.blueprint)
+    app.register_blueprint(compose.blueprint)
+    app.register_blueprint(live_views.blueprint)
+    app.register_blueprint(operations_blueprint)
+    app.register_blueprint(business_views.blueprint)
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]

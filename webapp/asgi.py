@@ -5,6 +5,9 @@ the Flask app, so a client that dribbles costs a coroutine, not a thread. Two ga
 the middleware takes a client gone silent or away mid-body for the end of the body and would run
 the app on the truncated bytes (answered 400 instead), and it waits for a body however slowly it
 comes (408 once BODY_SECONDS have passed). Either way the app is never called.
+
+The admin pages' live stream (GET /t/<slug>/live) is served here in the event loop
+(webapp/live/stream.py): an open page must not hold one of the few threads that run the app.
 """
 
 import time
@@ -23,6 +26,8 @@ from hypercorn.typing import (
 )
 
 from webapp import BODY_SECONDS, MAX_BODY_BYTES
+from webapp.live import stream
+from webapp.live.hub import LiveHub
 from webapp.wsgi import app as flask_app
 
 if TYPE_CHECKING:
@@ -40,12 +45,23 @@ class _Refused(Exception):
 class CompleteBodiesOnly:
     def __init__(self, wsgi_app: WSGIFramework, max_body_size: int) -> None:
         self.inner = AsyncioWSGIMiddleware(wsgi_app, max_body_size)
+        self.hub: LiveHub | None = None
+
+    def live_hub(self) -> LiveHub:
+        # Made on the first stream, inside the server's event loop.
+        if self.hub is None:
+            self.hub = LiveHub(flask_app.extensions["recado.settings"].database_url)
+        return self.hub
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
+            return
+        if stream.is_stream_request(scope):
+            pool = flask_app.extensions["recado.pool"]
+            await stream.serve(self.inner, self.live_hub(), pool, scope, receive, send)
             return
         # The headers are in: the body's time starts now.
         deadline = time.monotonic() + BODY_SECONDS

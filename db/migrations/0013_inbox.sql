@@ -45,7 +45,8 @@ CREATE TABLE canned_replies (
 CREATE TABLE message_templates (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id bigint NOT NULL REFERENCES tenants (id),
-    name text NOT NULL CHECK (name ~ '^[a-z0-9_]{1,512}$'),
+    -- PostgreSQL's regular expressions repeat at most 255 times: the length is checked apart.
+    name text NOT NULL CHECK (name ~ '^[a-z0-9_]+$' AND length(name) <= 512),
     language text NOT NULL,
     body text NOT NULL,
     parameters text[] NOT NULL DEFAULT '{}',

@@ -8,17 +8,24 @@ from one seeded random generator, so a run can be repeated.
 Every send the simulator ACCEPTED is in its log, including those whose answer it then held past
 the client's timeout ('timeout') or never gave ('drop'): the log is the judge of "never sent twice".
 Other processes read it at GET /_simulator/log.
+
+Inbound media are served as Meta serves them: `GET /{version}/{media-id}` answers JSON with a
+short-lived `url`, and that url answers the bytes; both want the tenant's token.
 """
 
 import base64
+import hashlib
 import heapq
 import itertools
 import json
+import math
 import random
 import re
 import secrets
+import struct
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -46,6 +53,8 @@ ERROR_CODES_HREF = "/documentation/business-messaging/whatsapp/support/error-cod
 MAX_BODY_BYTES = 1 << 20
 
 _MESSAGES_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)/messages/?$")
+_MEDIA_PATH = re.compile(r"^/v\d+\.\d+/([^/]+)/?$")
+MEDIA_DOWNLOAD_PATH = "/_simulator/media/"
 _MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
 _SEND_TYPES = frozenset({"text", "template", "interactive"}) | _MEDIA_TYPES
 _PHONE_PUNCTUATION = str.maketrans("", "", "+-() ")
@@ -89,6 +98,12 @@ class SimulatorConfig:
     webhook_attempts: int = 4  # first post included; Meta retries for days, this stays bounded
     webhook_backoff_s: float = 0.25  # doubled after each failed attempt
     echo: Callable[[str], None] | None = None  # one line per Graph API request, for the CLI
+    # media id -> (mime type, bytes) served for it; any other id gets a small generated file
+    # (see simulated_media): the same bytes for the same id, every run.
+    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    # media id -> HTTP statuses answered first, one per request for that media (URL or bytes);
+    # 0 answers that request normally.
+    media_errors: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULTS)
@@ -126,6 +141,13 @@ class MarkRead:
     message_id: str
     typing_indicator: bool
     at: float  # wall clock, Unix seconds
+
+
+@dataclass(frozen=True)
+class MediaRequest:
+    media_id: str
+    kind: str  # 'url': the media's metadata and URL; 'download': its bytes
+    status: int
 
 
 @dataclass(frozen=True)
@@ -167,6 +189,8 @@ class GraphApiSimulator:
         self._rng = random.Random(config.seed)
         self._sent: list[SentMessage] = []
         self._reads: list[MarkRead] = []
+        self._media_requests: list[MediaRequest] = []
+        self._media_errors = {key: list(statuses) for key, statuses in config.media_errors.items()}
         self._given_up: list[tuple[str, str]] = []
         self._counts: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
@@ -244,6 +268,10 @@ class GraphApiSimulator:
         with self._lock:
             return list(self._reads)
 
+    def media_requests(self) -> list[MediaRequest]:
+        with self._lock:
+            return list(self._media_requests)
+
     def undelivered(self) -> list[tuple[str, str]]:
         """(wamid, status) of each status webhook given up after `webhook_attempts` posts."""
         with self._lock:
@@ -278,6 +306,57 @@ class GraphApiSimulator:
             )
 
     # --- requests -------------------------------------------------------------------------
+
+    def _handle_media(
+        self, path: str, authorization: str | None
+    ) -> tuple[int, Json] | tuple[int, str, bytes]:
+        """A media URL (JSON) or the media's bytes (status, mime type, body) for a GET."""
+        parts = urlsplit(path)
+        download = parts.path.startswith(MEDIA_DOWNLOAD_PATH)
+        media_id = parts.path.removeprefix(MEDIA_DOWNLOAD_PATH) if download else None
+        if media_id is None:
+            match = _MEDIA_PATH.match(parts.path)
+            media_id = match.group(1) if match else None
+        if not media_id:
+            return 400, _unknown_path(parts.path)
+        kind = "download" if download else "url"
+        token = _bearer(authorization)
+        if token not in self._tokens:
+            return self._media_answer(media_id, kind, 401, _invalid_token())
+        query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+        number = query.get("phone_number_id")
+        route = self.config.routes.get(number) if number else None
+        if number and (route is None or route.access_token != token):
+            return self._media_answer(media_id, kind, 400, _unsupported_request("get", media_id))
+        with self._lock:
+            queued = self._media_errors.get(media_id)
+            error = queued.pop(0) if queued else None
+        if error:
+            body = (
+                _unsupported_request("get", media_id)
+                if error < 500
+                else _graph_error(2, "Service temporarily unavailable", error_type="OAuthException")
+            )
+            return self._media_answer(media_id, kind, error, body)
+        mime, content = self.config.media.get(media_id) or simulated_media(media_id)
+        if download:
+            with self._lock:
+                self._media_requests.append(MediaRequest(media_id, kind, 200))
+            return 200, mime, content
+        host = self.url
+        return self._media_answer(media_id, kind, 200, {
+            "messaging_product": "whatsapp",
+            "url": f"{host}{MEDIA_DOWNLOAD_PATH}{media_id}",
+            "mime_type": mime,
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "file_size": len(content),
+            "id": media_id,
+        })  # fmt: skip
+
+    def _media_answer(self, media_id: str, kind: str, status: int, body: Json) -> tuple[int, Json]:
+        with self._lock:
+            self._media_requests.append(MediaRequest(media_id, kind, status))
+        return status, body
 
     def _handle_post(self, path: str, authorization: str | None, raw: bytes) -> _Outcome:
         match = _MESSAGES_PATH.match(urlsplit(path).path)
@@ -473,8 +552,19 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == LOG_PATH:
             self._reply(200, sim.log_document())
+            return
+        answer = sim._handle_media(self.path, self.headers.get("Authorization"))
+        if sim.config.echo is not None:
+            sim.config.echo(f"media {path.rsplit('/', 1)[-1]}: HTTP {answer[0]}")
+        if len(answer) == 3:
+            status, mime, content = answer
+            self.send_response(status)
+            self.send_header("Content-Type", mime)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
         else:
-            self._reply(400, _unsupported_request("get", path.strip("/")))
+            self._reply(answer[0], answer[1])
 
     def do_POST(self) -> None:
         sim = self.server.simulator
@@ -527,6 +617,43 @@ def _describe(outcome: _Outcome) -> str:
     details = error.get("error_data", {}).get("details")
     what = f"{error['message']}: {details}" if details else error["message"]
     return f"{injected}HTTP {outcome.status} code {error['code']}: {what}"
+
+
+# --- simulated media ----------------------------------------------------------------------
+
+
+def simulated_media(media_id: str) -> tuple[str, bytes]:
+    """(mime type, bytes) of a media id nothing was configured for: a short tone (WAV) for ids
+    starting with 'audio', else a small PNG; colour and pitch come from the id."""
+    seed = hashlib.sha256(media_id.encode()).digest()
+    if media_id.startswith("audio"):
+        return "audio/wav", _tone(220 + seed[0] * 2)
+    return "image/png", _png(seed[0], seed[1], seed[2])
+
+
+def _png(red: int, green: int, blue: int, side: int = 16) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes((red, green, blue)) * side  # filter byte 0, then RGB pixels
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * side))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _tone(frequency: int, seconds: float = 0.3, rate: int = 8000) -> bytes:
+    frames = int(seconds * rate)
+    samples = bytes(
+        int(128 + 60 * math.sin(2 * math.pi * frequency * i / rate)) for i in range(frames)
+    )
+    header = b"RIFF" + struct.pack("<I", 36 + frames) + b"WAVE"
+    fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate, 1, 8)
+    return header + fmt + b"data" + struct.pack("<I", frames) + samples
 
 
 # --- Meta's shapes ------------------------------------------------------------------------

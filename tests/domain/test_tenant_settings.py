@@ -43,6 +43,9 @@ from domain.tenant_settings import (
         ("typing_indicator", "yes", True),
         ("typing_indicator", "0", False),
         ("quiet_window_seconds", "600", 600),
+        ("reply_alert_minutes", "1", 1),
+        ("reply_alert_minutes", " 30 ", 30),
+        ("reply_alert_minutes", "1440", 1440),
         ("llm_monthly_token_cap", "10000000000", 10_000_000_000),
         ("llm_monthly_usd_cap", "1000000", 1_000_000),
         (
@@ -184,6 +187,8 @@ def test_no_settings_are_the_defaults() -> None:
         ({"llm_monthly_usd_cap": "7.25"}, "llm_monthly_usd_cap", Decimal("7.25")),
         ({"read_receipts": True}, "read_receipts", True),
         ({"typing_indicator": False}, "typing_indicator", False),
+        ({"reply_alert_minutes": 45}, "reply_alert_minutes", 45),
+        ({}, "reply_alert_minutes", 10),
         (
             {"reengagement_template": {"name": "hola", "language": "es_MX"}},
             "reengagement_template",
@@ -226,6 +231,10 @@ def test_stored_values_become_typed_fields(stored: dict, field: str, value: obje
         ({"handoff_message": "Hola {cliente}"}, "handoff_message may contain only"),
         ({"read_receipts": "maybe"}, "read_receipts must be true or false"),
         ({"typing_indicator": 1.5}, "typing_indicator must be true or false"),
+        ({"reply_alert_minutes": 0}, "reply_alert_minutes must be 1 to 1440 minutes"),
+        ({"reply_alert_minutes": 1441}, "reply_alert_minutes must be 1 to 1440 minutes"),
+        ({"reply_alert_minutes": 2.5}, "reply_alert_minutes must be a whole number"),
+        ({"reply_alert_minutes": True}, "reply_alert_minutes must be a whole number"),
         # The same rules as `recado tenants settings set` (domain/tenant_settings.py SETTINGS).
         ({"reengagement_template": "hola"}, "reengagement_template is not valid JSON"),
         ({"reengagement_template": {"name": "hola"}}, "reengagement_template.language must be"),

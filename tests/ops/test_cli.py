@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from click.testing import CliRunner, Result
@@ -424,6 +426,11 @@ def test_run_serves_webhooks_and_stops_cleanly_on_sigterm(db: psycopg.Connection
         ).fetchone()
         assert secret not in banner
         assert token not in banner
+        # How to sign in: the demo owner's one-time link, which the server answers.
+        assert f"http://127.0.0.1:{port}/login" in banner
+        link = re.search(r"http://127\.0\.0\.1:\d+/set-password/[\w-]+", banner)
+        assert link is not None and "owner@demo.recado.local" in banner
+        assert httpx.get(link.group(0), timeout=10).status_code == 200
 
         simulated = recado(
             "simulate", "whatsapp", "--url", f"http://127.0.0.1:{port}", "--messages", "5"

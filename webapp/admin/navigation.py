@@ -22,6 +22,8 @@ TENANT_MENU = (
     NavItem("operations.quarantine", "Quarantine", ROLES_OWNER),
     NavItem("operations.queue", "Queue", ROLES_OWNER),
     NavItem("business.settings", "Settings", ROLES_OWNER),
+    NavItem("compose.canned_replies", "Canned replies", ROLES_OWNER),
+    NavItem("compose.templates", "Templates", ROLES_OWNER),
 )
 OPERATOR_MENU = (NavItem("operations.overview", "All tenants", ("operator",)),)
 

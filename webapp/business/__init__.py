@@ -1,0 +1,1 @@
+"""The business's own pages: assistant settings, business profile and its versions."""
