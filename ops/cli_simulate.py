@@ -71,7 +71,7 @@ def simulate() -> None:
     "--media-every",
     default=0,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=MESSAGES,
     help="Make every Nth message a photo or a voice note (0: text only); the Graph API"
     " simulator serves their media.",
 )

@@ -141,7 +141,8 @@ def test_the_listener_reconnects_and_catches_up_after_its_backend_is_terminated(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE application_name = 'recado-live' AND datname = current_database()"
         ).fetchone()[0]
-        assert terminated == 1
+        # This server's listener, and any other server's on the suite's database (browser tests).
+        assert terminated >= 1
         meanwhile = [new_message(db, tenant.id, conversation, "in") for _ in range(3)]
         got = [stream.next(ARRIVES_WITHIN).data["message_id"] for _ in range(3)]
         assert got == meanwhile

@@ -1,66 +1,42 @@
-"""The composer in Chromium, as an agent on a phone uses it: quoting, a canned reply, the draft
+"""The composer of the conversation page in Chromium, as an agent on a phone uses it: quoting, a canned reply, the draft
 kept across a live refresh, Ctrl+Enter, the draft emptied once sent, a refusal shown in place."""
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from db.tenants import Tenant
 from db.users import User
-from tests.webapp.admin.conftest import PASSWORD
 from tests.webapp.compose.conftest import Thread, open_thread
 
 
 @pytest.fixture
-def phone(live_server: str, agent: User) -> Iterator[Page]:
-    """Chromium at a phone's width, signed in as the agent."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
-        page = browser.new_page(viewport={"width": 390, "height": 800})
-        page.goto(f"{live_server}/login")
-        page.fill("input[name=email]", agent.email)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/inbox")
-        yield page
-        browser.close()
+def agent_phone(phone: Page, open_session: Callable[[Page, User], None], agent: User) -> Page:
+    """Chromium at a phone's width, signed in as the agent, on the inbox."""
+    open_session(phone, agent)
+    phone.goto("/t/acme/inbox")
+    return phone
 
 
 def load_panel(page: Page, thread: Thread) -> None:
-    """The panel loaded as the conversation page loads it, below a timeline's quote button."""
-    page.evaluate(
-        """([conversationId, messageId]) => {
-          const main = document.querySelector("main");
-          main.innerHTML = "";
-          const quote = document.createElement("button");
-          quote.className = "quote";
-          quote.dataset.messageId = messageId;
-          quote.dataset.preview = "hola <b>";
-          quote.textContent = "quote";
-          const slot = document.createElement("div");
-          slot.setAttribute("hx-get", `/t/acme/c/${conversationId}/composer`);
-          slot.setAttribute("hx-trigger", "load");
-          slot.setAttribute("hx-swap", "outerHTML");
-          main.append(quote, slot);
-          htmx.process(main);
-        }""",
-        [thread.id, thread.inbound_id],
-    )
+    """The conversation page, with its composer loaded below the timeline."""
+    page.goto(f"/t/acme/c/{thread.id}")
     page.wait_for_selector(".composer textarea")
 
 
 def test_an_agent_quotes_inserts_a_canned_reply_and_sends_with_ctrl_enter(
-    phone: Page, db: psycopg.Connection, tenant: Tenant
-):
-    thread = open_thread(db, tenant)
+    agent_phone: Page, db: psycopg.Connection, tenant: Tenant
+) -> None:
+    phone = agent_phone
+    thread = open_thread(db, tenant, text="hola <b>")
     db.execute(
         "INSERT INTO canned_replies (tenant_id, title, body) VALUES (%s, 'Saludo', %s)",
         (tenant.id, "Hola {first_name}!"),
     )
     load_panel(phone, thread)
-    phone.click("button.quote")
+    phone.click(f"button.quote[data-message-id='{thread.inbound_id}']")
     assert phone.is_visible(".composer-quote")
     assert phone.inner_text(".composer-quote-text") == "hola <b>"
     phone.click(".composer-canned summary")
@@ -91,7 +67,10 @@ def test_an_agent_quotes_inserts_a_canned_reply_and_sends_with_ctrl_enter(
     assert len(phone.query_selector_all("link[href*='compose.css']")) == 1
 
 
-def test_a_refusal_is_shown_in_the_panel(phone: Page, db: psycopg.Connection, tenant: Tenant):
+def test_a_refusal_is_shown_in_the_panel(
+    agent_phone: Page, db: psycopg.Connection, tenant: Tenant
+) -> None:
+    phone = agent_phone
     thread = open_thread(db, tenant)
     load_panel(phone, thread)
     # Past the browser's own check, as an old page or a script would post it.
